@@ -1,0 +1,12 @@
+package main
+
+import (
+	"context"
+	"errors"
+)
+
+// runServer runs the control plane until ctx is done. Once the API server
+// serves, it calls ready (if not nil) with what a local agent needs to join.
+func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) error {
+	return errors.New("berth server: not implemented yet")
+}
