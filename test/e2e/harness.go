@@ -45,7 +45,13 @@ func Binary(t testing.TB) string {
 		}
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
-		berthBin = filepath.Join(root, "bin", "berth")
+		// A private copy per test process: several test runs may share this checkout.
+		dir, err := os.MkdirTemp("", "berth-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		berthBin = filepath.Join(dir, "berth")
 		cmd := exec.Command("go", "build", "-o", berthBin, "./cmd/berth")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
