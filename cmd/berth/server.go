@@ -2,7 +2,25 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/berth-dev/berth/internal/apiserver"
+	"github.com/berth-dev/berth/internal/apiserver/nodeproxy"
+	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/storage"
 )
 
 // runServer runs the control plane until ctx is done: etcd (embedded or
@@ -10,5 +28,161 @@ import (
 // runControllers and runScheduler with a controlPlane. It calls ready (if
 // not nil) with what a local agent needs to join.
 func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) error {
-	return errors.New("berth server: not implemented yet")
+	log := slog.Default().With("role", "server")
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	etcd, closeEtcd, err := openEtcd(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	defer closeEtcd()
+
+	advertise := o.AdvertiseAddress
+	if advertise == "" {
+		advertise = defaultAdvertiseAddress(o.BindAddress)
+	}
+	pki, err := auth.LoadOrCreatePKI(filepath.Join(o.DataDir, "tls"), servingSANs(advertise))
+	if err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+	token, err := auth.LoadOrCreateToken(filepath.Join(o.DataDir, "token"))
+	if err != nil {
+		return err
+	}
+	local := "https://" + net.JoinHostPort(loopbackFor(o.BindAddress), strconv.Itoa(o.HTTPSPort))
+	admin := pki.AdminConfig(local)
+	if err := auth.WriteKubeconfig(filepath.Join(o.DataDir, "kubeconfig"), admin); err != nil {
+		return err
+	}
+
+	store := storage.New(etcd, log.With("component", "storage"))
+	api := apiserver.New(apiserver.Config{
+		Store:     store,
+		PKI:       pki,
+		Token:     token,
+		NodeProxy: nodeproxy.NotImplemented,
+		Log:       log.With("component", "apiserver"),
+	})
+	ln, err := net.Listen("tcp", net.JoinHostPort(o.BindAddress, strconv.Itoa(o.HTTPSPort)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv, err := newHTTPSServer(api, pki)
+	if err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve https: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return nil
+	})
+	g.Go(func() error { return store.RunCompactor(ctx) })
+	g.Go(func() error {
+		api.SetReady()
+		cp := &controlPlane{opts: o, admin: admin, log: log}
+		reg, err := startRegistry(ctx, cp)
+		if err != nil {
+			return fmt.Errorf("start registry: %w", err)
+		}
+		g.Go(func() error { return runControllers(ctx, cp) })
+		g.Go(func() error { return runScheduler(ctx, cp) })
+		if ready != nil {
+			ready(joinInfo{
+				URL:          "https://" + net.JoinHostPort(advertise, strconv.Itoa(o.HTTPSPort)),
+				Token:        token,
+				RegistryAddr: reg.Addr,
+			})
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// openEtcd connects to --etcd-endpoints or starts the embedded member in DATA_DIR/etcd.
+func openEtcd(ctx context.Context, o *serverOptions, log *slog.Logger) (*clientv3.Client, func(), error) {
+	if len(o.EtcdEndpoints) > 0 {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: o.EtcdEndpoints, DialTimeout: 10 * time.Second, Context: ctx})
+		if err != nil {
+			return nil, nil, fmt.Errorf("connect etcd %v: %w", o.EtcdEndpoints, err)
+		}
+		return cli, func() { _ = cli.Close() }, nil
+	}
+	e, err := storage.StartEmbedded(ctx, filepath.Join(o.DataDir, "etcd"), log.With("component", "etcd"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return e.Client, e.Close, nil
+}
+
+func newHTTPSServer(h http.Handler, pki *auth.PKI) (*http.Server, error) {
+	certPEM, keyPEM := pki.ServingPair()
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("serving certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(pki.CA)
+	return &http.Server{
+		Handler: h,
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			ClientCAs:    pool,
+			ClientAuth:   tls.VerifyClientCertIfGiven,
+			MinVersion:   tls.VersionTLS12,
+			NextProtos:   []string{"h2", "http/1.1"},
+		},
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelDebug),
+	}, nil
+}
+
+// servingSANs are the names clients reach the API server by: the node's
+// addresses, loopback, and the in-cluster names of the kubernetes Service.
+func servingSANs(advertise string) []string {
+	sans := []string{advertise, "127.0.0.1", "localhost", "kubernetes", "kubernetes.default",
+		"kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "10.96.0.1"}
+	if h, err := os.Hostname(); err == nil {
+		sans = append(sans, h)
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLinkLocalUnicast() {
+			sans = append(sans, ipn.IP.String())
+		}
+	}
+	return sans
+}
+
+// defaultAdvertiseAddress is the bind address when it is specific, else
+// the host's first global address (loopback when it has none).
+func defaultAdvertiseAddress(bind string) string {
+	if ip := net.ParseIP(bind); ip != nil && !ip.IsUnspecified() {
+		return bind
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsGlobalUnicast() {
+			return ipn.IP.String()
+		}
+	}
+	return "127.0.0.1"
+}
+
+// loopbackFor is the address local clients (the admin kubeconfig) use.
+func loopbackFor(bind string) string {
+	if ip := net.ParseIP(bind); ip != nil && !ip.IsUnspecified() {
+		return bind
+	}
+	return "127.0.0.1"
 }

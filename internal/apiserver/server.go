@@ -1,0 +1,147 @@
+// Package apiserver is berth's Kubernetes API server: the HTTP layer over
+// internal/storage for every kind in internal/apiserver/kinds, with
+// discovery, Table output, patches, watch and the generic object metadata
+// rules. It authenticates callers by client certificate (internal/auth).
+package apiserver
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync/atomic"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/berth-dev/berth/internal/admission"
+	"github.com/berth-dev/berth/internal/apiserver/nodeproxy"
+	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/storage"
+	berthversion "github.com/berth-dev/berth/internal/version"
+)
+
+// Config wires a Server.
+type Config struct {
+	Store *storage.Store
+	PKI   *auth.PKI
+	Token string // the node join token
+	// Admission may be nil (no admission plugins).
+	Admission admission.Interface
+	// NodeProxy serves pods/{log,exec,attach,portforward} and nodes/proxy.
+	NodeProxy nodeproxy.Handler
+	// OpenAPI serves /openapi/v2 and /openapi/v3...; nil answers 404.
+	OpenAPI http.Handler
+	Log     *slog.Logger
+}
+
+// Server is the API server's http.Handler.
+type Server struct {
+	cfg   Config
+	ready atomic.Bool
+	mux   *http.ServeMux
+}
+
+// New returns a Server; it answers /readyz with 503 until SetReady.
+func New(cfg Config) *Server {
+	if cfg.NodeProxy == nil {
+		cfg.NodeProxy = nodeproxy.NotImplemented
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+// SetReady makes /readyz answer ok.
+func (s *Server) SetReady() { s.ready.Store(true) }
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /version", s.serveVersion)
+	s.mux.HandleFunc("POST "+auth.JoinPath, s.serveJoin)
+	if s.cfg.OpenAPI != nil {
+		s.mux.Handle("/openapi/", s.authenticated(s.cfg.OpenAPI))
+	}
+}
+
+// publicPaths are served to anyone, as upstream's system:public-info-viewer
+// role grants them to unauthenticated callers.
+func publicPath(p string) bool {
+	switch p {
+	case "/healthz", "/livez", "/readyz", "/version", auth.JoinPath:
+		return true
+	}
+	return false
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/healthz", "/livez":
+		writeText(w, http.StatusOK, "ok")
+		return
+	case "/readyz":
+		if s.ready.Load() {
+			writeText(w, http.StatusOK, "ok")
+		} else {
+			writeText(w, http.StatusServiceUnavailable, "not ready")
+		}
+		return
+	}
+	if publicPath(r.URL.Path) {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	s.authenticated(s.mux).ServeHTTP(w, r)
+}
+
+func (s *Server) authenticated(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if auth.Authenticate(r) == nil {
+			writeError(w, errUnauthorized())
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) serveVersion(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, &version.Info{
+		Major:      berthversion.KubeMajor,
+		Minor:      berthversion.KubeMinor,
+		GitVersion: berthversion.KubeGitVersion,
+		GoVersion:  runtime.Version(),
+		Compiler:   runtime.Compiler,
+		Platform:   runtime.GOOS + "/" + runtime.GOARCH,
+	})
+}
+
+// serveJoin exchanges the join token for a node client certificate (see
+// auth.Join for the client side and the wire format).
+func (s *Server) serveJoin(w http.ResponseWriter, r *http.Request) {
+	if !auth.BearerMatches(r, s.cfg.Token) {
+		writeError(w, errUnauthorized())
+		return
+	}
+	var req auth.JoinRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {
+		writeError(w, apierrors.NewBadRequest("join request: "+err.Error()))
+		return
+	}
+	if req.NodeName == "" || strings.ContainsAny(req.NodeName, "/: ") {
+		writeError(w, apierrors.NewBadRequest("join request: nodeName is required and must be a DNS name"))
+		return
+	}
+	cert, key, err := s.cfg.PKI.IssueClient(auth.NodeUserPrefix+req.NodeName, []string{auth.NodesGroup})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, &auth.JoinResponse{CACert: string(s.cfg.PKI.CAPEM), ClientCert: string(cert), ClientKey: string(key)})
+}
+
+func writeText(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(msg))
+}
