@@ -1,0 +1,224 @@
+// Package endpoints is the Endpoints controller: it keeps one core/v1
+// Endpoints object per Service with a selector, listing the pods the
+// selector matches, with ready and not-ready addresses following each
+// pod's Ready condition. It mirrors upstream's pkg/controller/endpoint
+// (without the 1000-address truncation); the code is berth's own.
+//
+// Services without a selector keep whatever Endpoints their owner writes
+// (the API server writes the `kubernetes` Service's).
+package endpoints
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/berth-dev/berth/internal/controller/endpoints/podsvc"
+)
+
+// headlessLabel marks Endpoints of a headless Service, as upstream does.
+const headlessLabel = "service.kubernetes.io/headless"
+
+// Controller syncs Endpoints from Services and pods.
+type Controller struct {
+	kube      kubernetes.Interface
+	services  corelisters.ServiceLister
+	pods      corelisters.PodLister
+	endpoints corelisters.EndpointsLister
+	synced    []cache.InformerSynced
+	queue     workqueue.TypedRateLimitingInterface[string]
+	log       *slog.Logger
+}
+
+// New registers the controller's handlers on the informers; start the
+// informers' factory before Run.
+func New(kube kubernetes.Interface, svcs coreinformers.ServiceInformer, pods coreinformers.PodInformer,
+	eps coreinformers.EndpointsInformer, log *slog.Logger) (*Controller, error) {
+	c := &Controller{
+		kube:      kube,
+		services:  svcs.Lister(),
+		pods:      pods.Lister(),
+		endpoints: eps.Lister(),
+		synced:    []cache.InformerSynced{svcs.Informer().HasSynced, pods.Informer().HasSynced, eps.Informer().HasSynced},
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "endpoints"}),
+		log: log,
+	}
+	if _, err := svcs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueue,
+		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
+		DeleteFunc: c.enqueue,
+	}); err != nil {
+		return nil, fmt.Errorf("watch services: %w", err)
+	}
+	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { c.podChanged(nil, obj) },
+		UpdateFunc: c.podChanged,
+		DeleteFunc: func(obj any) { c.podChanged(obj, nil) },
+	}); err != nil {
+		return nil, fmt.Errorf("watch pods: %w", err)
+	}
+	// An Endpoints edited or deleted by someone else is put back.
+	if _, err := eps.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
+		DeleteFunc: c.enqueue,
+	}); err != nil {
+		return nil, fmt.Errorf("watch endpoints: %w", err)
+	}
+	return c, nil
+}
+
+func (c *Controller) enqueue(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		c.log.Warn("cannot key object", "err", err)
+		return
+	}
+	c.queue.Add(key)
+}
+
+func (c *Controller) podChanged(old, cur any) {
+	keys, err := podsvc.ChangedPodKeys(c.services, asPod(old), asPod(cur))
+	if err != nil {
+		c.log.Error("map pod to services", "err", err)
+		return
+	}
+	for _, k := range keys {
+		c.queue.Add(k)
+	}
+}
+
+// asPod unwraps informer objects, including deletion tombstones.
+func asPod(obj any) *corev1.Pod {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	p, _ := obj.(*corev1.Pod)
+	return p
+}
+
+// Run waits for the caches, then runs workers until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	defer c.queue.ShutDown()
+	c.log.Info("starting")
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		return fmt.Errorf("endpoints controller: caches did not sync")
+	}
+	for range workers {
+		go wait.UntilWithContext(ctx, func(ctx context.Context) {
+			for c.processNext(ctx) {
+			}
+		}, time.Second)
+	}
+	<-ctx.Done()
+	c.log.Info("shutting down")
+	return nil
+}
+
+func (c *Controller) processNext(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	if err := c.sync(ctx, key); err != nil {
+		c.log.Error("sync failed, will retry", "key", key, "err", err)
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.queue.Forget(key)
+	return true
+}
+
+func (c *Controller) sync(ctx context.Context, key string) error {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil // a malformed key will never sync
+	}
+	svc, err := c.services.Services(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return c.deleteOrphan(ctx, ns, name)
+	}
+	if err != nil {
+		return fmt.Errorf("get service %s: %w", key, err)
+	}
+	if !podsvc.Managed(svc) {
+		return nil
+	}
+	pods, err := podsvc.Pods(c.pods, svc)
+	if err != nil {
+		return err
+	}
+	want := desired(svc, pods)
+	cur, err := c.endpoints.Endpoints(ns).Get(name)
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = c.kube.CoreV1().Endpoints(ns).Create(ctx, want, metav1.CreateOptions{FieldManager: "berth-endpoints"})
+		if apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create endpoints %s: cache is stale: %w", key, err)
+		}
+		if err != nil {
+			return fmt.Errorf("create endpoints %s: %w", key, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("get endpoints %s: %w", key, err)
+	}
+	if apiequality.Semantic.DeepEqual(cur.Subsets, want.Subsets) && apiequality.Semantic.DeepEqual(cur.Labels, want.Labels) {
+		return nil
+	}
+	upd := cur.DeepCopy()
+	upd.Subsets, upd.Labels = want.Subsets, want.Labels
+	if _, err := c.kube.CoreV1().Endpoints(ns).Update(ctx, upd, metav1.UpdateOptions{FieldManager: "berth-endpoints"}); err != nil {
+		return fmt.Errorf("update endpoints %s: %w", key, err)
+	}
+	return nil
+}
+
+// deleteOrphan removes the Endpoints of a deleted Service, except the
+// `kubernetes` Service's, which belongs to the API server.
+func (c *Controller) deleteOrphan(ctx context.Context, ns, name string) error {
+	if ns == metav1.NamespaceDefault && name == "kubernetes" {
+		return nil
+	}
+	if _, err := c.endpoints.Endpoints(ns).Get(name); apierrors.IsNotFound(err) {
+		return nil
+	}
+	err := c.kube.CoreV1().Endpoints(ns).Delete(ctx, name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete endpoints %s/%s: %w", ns, name, err)
+	}
+	return nil
+}
+
+// desired is the whole Endpoints object svc should have.
+func desired(svc *corev1.Service, pods []*corev1.Pod) *corev1.Endpoints {
+	lbls := map[string]string{}
+	for k, v := range svc.Labels {
+		lbls[k] = v
+	}
+	if svc.Spec.ClusterIP == corev1.ClusterIPNone {
+		lbls[headlessLabel] = ""
+	} else {
+		delete(lbls, headlessLabel)
+	}
+	if len(lbls) == 0 {
+		lbls = nil
+	}
+	return &corev1.Endpoints{
+		ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, Labels: lbls},
+		Subsets:    desiredSubsets(svc, pods),
+	}
+}
