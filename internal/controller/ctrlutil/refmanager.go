@@ -133,7 +133,7 @@ func (m *RefManager) patchRefs(ctx context.Context, c metav1.Object, refs []meta
 // to refs (null when empty), guarded by uid.
 func OwnerRefsPatch(uid types.UID, refs []metav1.OwnerReference) ([]byte, error) {
 	type meta struct {
-		UID             types.UID                `json:"uid"`
+		UID             types.UID               `json:"uid"`
 		OwnerReferences []metav1.OwnerReference `json:"ownerReferences"`
 	}
 	return json.Marshal(map[string]meta{"metadata": {UID: uid, OwnerReferences: refs}})
