@@ -1,6 +1,56 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
 
-// runControllers runs the controller manager (with leader election) until ctx is done.
-func runControllers(ctx context.Context, cp *controlPlane) error { return nil }
+	"github.com/berth-dev/berth/internal/controller/ctrlutil"
+	"github.com/berth-dev/berth/internal/controller/endpoints"
+	"github.com/berth-dev/berth/internal/controller/endpointslice"
+	"github.com/berth-dev/berth/internal/controller/manager"
+	"github.com/berth-dev/berth/internal/controller/replicaset"
+)
+
+// runControllers runs the controller manager (with leader election on the
+// Lease kube-system/berth-controller-manager) until ctx is done.
+func runControllers(ctx context.Context, cp *controlPlane) error {
+	return manager.Run(ctx, manager.Config{
+		Kube:        cp.admin,
+		Controllers: controllers(),
+		Log:         cp.log.With("component", "controller-manager"),
+	})
+}
+
+// controllers is the list the manager runs; add a line per controller.
+func controllers() []manager.Controller {
+	return []manager.Controller{
+		{Name: "replicaset", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			c, err := replicaset.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "replicaset-controller"), cc.Log)
+			return workers(c, err, 5)
+		}},
+		{Name: "replicationcontroller", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			c, err := replicaset.NewForRC(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "replication-controller"), cc.Log)
+			return workers(c, err, 5)
+		}},
+		{Name: "endpoints", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			core := cc.Informers.Core().V1()
+			c, err := endpoints.New(cc.Client, core.Services(), core.Pods(), core.Endpoints(), cc.Log.With("component", "endpoints"))
+			return workers(c, err, 5)
+		}},
+		{Name: "endpointslice", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			core := cc.Informers.Core().V1()
+			c, err := endpointslice.New(cc.Client, core.Services(), core.Pods(), cc.Informers.Discovery().V1().EndpointSlices(), cc.Log.With("component", "endpointslice"))
+			return workers(c, err, 5)
+		}},
+	}
+}
+
+// workers adapts a controller with Run(ctx, workers) to a manager.RunFunc.
+func workers(c interface {
+	Run(context.Context, int) error
+}, err error, n int) (manager.RunFunc, error) {
+	if err != nil {
+		return nil, fmt.Errorf("new controller: %w", err)
+	}
+	return func(ctx context.Context) error { return c.Run(ctx, n) }, nil
+}
