@@ -243,24 +243,9 @@ func (h *Handler) buildV3() (*v3Set, error) {
 		Paths map[string]rootEntry `json:"paths"`
 	}{Paths: make(map[string]rootEntry, len(sets))}
 	for _, s := range sets {
-		cfg := &common.OpenAPIV3Config{
-			// Upstream's per-group-version documents say "unversioned" too.
-			Info:              &spec.Info{InfoProps: spec.InfoProps{Title: "Kubernetes", Version: "unversioned"}},
-			GetDefinitions:    genopenapi.GetOpenAPIDefinitions,
-			GetDefinitionName: nm.definitionName,
-			CommonResponses:   map[int]*spec3.Response{http.StatusUnauthorized: {ResponseProps: spec3.ResponseProps{Description: "Unauthorized"}}},
-		}
-		doc, err := builder3.BuildOpenAPISpecFromRoutes([]common.RouteContainer{s}, cfg)
+		d, err := buildV3Document(s, nm)
 		if err != nil {
-			return nil, fmt.Errorf("openapi v3 %s: %w", s.gv, err)
-		}
-		body, err := json.Marshal(doc)
-		if err != nil {
-			return nil, fmt.Errorf("openapi v3 %s: %w", s.gv, err)
-		}
-		d, err := newDocument(body, mimeJSON)
-		if err != nil {
-			return nil, fmt.Errorf("openapi v3 %s: %w", s.gv, err)
+			return nil, err
 		}
 		key := groupVersionPath(s.gv)
 		set.docs[key] = d
@@ -274,6 +259,30 @@ func (h *Handler) buildV3() (*v3Set, error) {
 		return nil, fmt.Errorf("openapi v3 root: %w", err)
 	}
 	return set, nil
+}
+
+// buildV3Document builds and marshals one group-version's document.
+func buildV3Document(s *routeSet, nm *namer) (*document, error) {
+	cfg := &common.OpenAPIV3Config{
+		// Upstream's per-group-version documents say "unversioned" too.
+		Info:              &spec.Info{InfoProps: spec.InfoProps{Title: "Kubernetes", Version: "unversioned"}},
+		GetDefinitions:    genopenapi.GetOpenAPIDefinitions,
+		GetDefinitionName: nm.definitionName,
+		CommonResponses:   map[int]*spec3.Response{http.StatusUnauthorized: {ResponseProps: spec3.ResponseProps{Description: "Unauthorized"}}},
+	}
+	doc, err := builder3.BuildOpenAPISpecFromRoutes([]common.RouteContainer{s}, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("openapi v3 %s: %w", s.gv, err)
+	}
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("openapi v3 %s: %w", s.gv, err)
+	}
+	d, err := newDocument(body, mimeJSON)
+	if err != nil {
+		return nil, fmt.Errorf("openapi v3 %s: %w", s.gv, err)
+	}
+	return d, nil
 }
 
 // rootEntry is one group-version in the v3 root (kube-openapi handler3
