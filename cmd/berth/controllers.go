@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/berth-dev/berth/internal/controller/ctrlutil"
+	"github.com/berth-dev/berth/internal/controller/deployment"
 	"github.com/berth-dev/berth/internal/controller/endpoints"
 	"github.com/berth-dev/berth/internal/controller/endpointslice"
 	"github.com/berth-dev/berth/internal/controller/manager"
@@ -30,6 +31,10 @@ func controllers() []manager.Controller {
 		}},
 		{Name: "replicationcontroller", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			c, err := replicaset.NewForRC(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "replication-controller"), cc.Log)
+			return workers(c, err, 5)
+		}},
+		{Name: "deployment", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			c, err := deployment.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "deployment-controller"), cc.Log)
 			return workers(c, err, 5)
 		}},
 		{Name: "endpoints", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
