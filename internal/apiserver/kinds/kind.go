@@ -95,6 +95,3 @@ func (k *Kind) GroupVersionResource() schema.GroupVersionResource {
 // All returns every served kind, in discovery order (the first version listed
 // for a group is its preferred version).
 func All() []*Kind { return registry }
-
-// registry is filled by the per-kind files.
-var registry []*Kind
