@@ -33,6 +33,8 @@ PKGS=(
 	k8s.io/api/policy/v1
 	k8s.io/api/rbac/v1
 	k8s.io/api/scheduling/v1
+	# batch/v1 JobSchedulingConfiguration refers to workload types here.
+	k8s.io/api/scheduling/v1alpha3
 	k8s.io/api/storage/v1
 	k8s.io/apimachinery/pkg/apis/meta/v1
 	k8s.io/apimachinery/pkg/runtime

@@ -28,6 +28,7 @@ import (
 	"k8s.io/kube-openapi/pkg/spec3"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 
+	genopenapi "github.com/berth-dev/berth/gen/openapi"
 	"github.com/berth-dev/berth/internal/apiserver/kinds"
 )
 
@@ -414,6 +415,21 @@ func TestAcceptedType(t *testing.T) {
 	for _, tc := range tests {
 		if got := acceptedType(tc.accept, tc.offers...); got != tc.want {
 			t.Errorf("acceptedType(%q, %v) = %q, want %q", tc.accept, tc.offers, got, tc.want)
+		}
+	}
+}
+
+// TestGeneratedDefinitionsAreClosed guards hack/gen-openapi.sh: every type a
+// generated schema refers to must be generated too (k8s.io/api types refer
+// across packages, e.g. batch/v1 Job to scheduling/v1alpha3), or building
+// the document that reaches it fails.
+func TestGeneratedDefinitionsAreClosed(t *testing.T) {
+	defs := genopenapi.GetOpenAPIDefinitions(func(string) spec.Ref { return spec.Ref{} })
+	for name, def := range defs {
+		for _, dep := range def.Dependencies {
+			if _, ok := defs[dep]; !ok {
+				t.Errorf("%s refers to %s, which has no generated schema (add its package to hack/gen-openapi.sh)", name, dep)
+			}
 		}
 	}
 }

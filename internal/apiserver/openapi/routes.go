@@ -28,10 +28,11 @@ var (
 		"application/merge-patch+json",
 		"application/strategic-merge-patch+json",
 	}
-	anyType     = []string{"*/*"}
-	jsonType    = []string{"application/json", "application/yaml"}
-	listTypes   = []string{"application/json", "application/yaml", "application/json;stream=watch"}
-	streamTypes = []string{"text/plain", "application/json"}
+	anyType = []string{"*/*"}
+	// berth answers in JSON only (it decodes YAML and protobuf bodies).
+	jsonType    = []string{"application/json"}
+	listTypes   = []string{"application/json", "application/json;stream=watch"}
+	streamTypes = []string{"text/plain"}
 )
 
 // Query parameters, with upstream's descriptions (kubectl explain and API
