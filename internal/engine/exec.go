@@ -1,0 +1,229 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/internal/engine/shim"
+)
+
+// ExecProcess is a process started by Exec.
+type ExecProcess struct {
+	cmd    *exec.Cmd
+	master *os.File
+	done   chan struct{}
+	code   int
+	err    error
+	pid    int
+	once   sync.Once
+}
+
+// Exec starts a process in a running container (`runc exec`). Output is
+// copied to opts.Stdout/Stderr; with Tty everything goes through a pty to
+// Stdout. The process runs until it exits or ctx is done (which kills
+// it). Exec sessions are children of the engine: they end if berth exits.
+func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (*ExecProcess, error) {
+	c, err := e.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	if len(opts.Cmd) == 0 {
+		return nil, fmt.Errorf("%w: exec needs a command", ErrInvalid)
+	}
+	if st := c.state(); st.Status != shim.StatusRunning {
+		return nil, fmt.Errorf("%w: container %s is not running", ErrNotRunning, c.meta.ID[:12])
+	}
+	b, err := os.ReadFile(filepath.Join(c.dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return nil, err
+	}
+	proc := *spec.Process
+	proc.Args = opts.Cmd
+	proc.Terminal = opts.Tty
+	proc.Env = mergeEnv(proc.Env, opts.Env)
+	if opts.Tty && !hasEnv(proc.Env, "TERM") {
+		proc.Env = append(proc.Env, "TERM=xterm")
+	}
+	if opts.WorkingDir != "" {
+		proc.Cwd = opts.WorkingDir
+	}
+	if opts.User != "" {
+		uid, gid, groups, err := resolveUser(c.meta.Rootfs, opts.User)
+		if err != nil {
+			return nil, err
+		}
+		proc.User = specs.User{UID: uid, GID: gid, AdditionalGids: groups}
+	}
+	if opts.Privileged {
+		proc.Capabilities = &specs.LinuxCapabilities{Bounding: allCaps, Effective: allCaps, Permitted: allCaps}
+	}
+	if opts.Tty && opts.ConsoleWidth > 0 {
+		proc.ConsoleSize = &specs.Box{Width: uint(opts.ConsoleWidth), Height: uint(opts.ConsoleHeight)}
+	}
+	execID := newID()[:12]
+	procPath := filepath.Join(c.dir, "exec-"+execID+".json")
+	pb, err := json.Marshal(&proc)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(procPath, pb, 0o600); err != nil {
+		return nil, err
+	}
+	pidPath := filepath.Join(c.dir, "exec-"+execID+".pid")
+	args := []string{"--root", filepath.Join(e.root, "runc"), "exec", "--process", procPath, "--pid-file", pidPath}
+	var cs *shim.ConsoleSocket
+	if opts.Tty {
+		cs, err = shim.NewConsoleSocket(filepath.Join(e.root, "run", execID+".pty"))
+		if err != nil {
+			os.Remove(procPath)
+			return nil, err
+		}
+		args = append(args, "--console-socket", cs.Path())
+	}
+	args = append(args, c.meta.ID)
+	cmd := exec.CommandContext(ctx, e.runc, args...)
+	p := &ExecProcess{cmd: cmd, done: make(chan struct{})}
+	var stdinW *os.File
+	if !opts.Tty {
+		if opts.Stdin != nil {
+			r, w, err := os.Pipe()
+			if err != nil {
+				return nil, err
+			}
+			cmd.Stdin, stdinW = r, w
+			defer r.Close()
+		}
+		cmd.Stdout, cmd.Stderr = orDiscard(opts.Stdout), orDiscard(opts.Stderr)
+	}
+	var stderrBuf strings.Builder
+	if opts.Tty {
+		cmd.Stderr = &stderrBuf
+	}
+	cleanup := func() {
+		os.Remove(procPath)
+		os.Remove(pidPath)
+		if cs != nil {
+			cs.Close()
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		cleanup()
+		return nil, fmt.Errorf("exec: %w", err)
+	}
+	if stdinW != nil {
+		go func() {
+			io.Copy(stdinW, opts.Stdin)
+			stdinW.Close()
+		}()
+	}
+	var copyDone sync.WaitGroup
+	if cs != nil {
+		mc := make(chan *os.File, 1)
+		go func() {
+			m, err := cs.ReceiveMaster()
+			if err != nil {
+				m = nil
+			}
+			mc <- m
+		}()
+		waitc := make(chan error, 1)
+		go func() { waitc <- cmd.Wait() }()
+		select {
+		case p.master = <-mc:
+		case err := <-waitc:
+			cleanup()
+			return nil, fmt.Errorf("exec: %s", firstNonEmpty(strings.TrimSpace(stderrBuf.String()), fmt.Sprint(err)))
+		}
+		cs.Close()
+		if opts.Stdin != nil {
+			go io.Copy(p.master, opts.Stdin)
+		}
+		copyDone.Add(1)
+		go func() {
+			defer copyDone.Done()
+			io.Copy(orDiscard(opts.Stdout), p.master)
+		}()
+		go func() {
+			err := <-waitc
+			p.finish(err, &copyDone, cleanup, &stderrBuf)
+		}()
+	} else {
+		go func() {
+			err := cmd.Wait()
+			p.finish(err, &copyDone, cleanup, &stderrBuf)
+		}()
+	}
+	if b, err := os.ReadFile(pidPath); err == nil {
+		p.pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	return p, nil
+}
+
+func (p *ExecProcess) finish(err error, copyDone *sync.WaitGroup, cleanup func(), stderr *strings.Builder) {
+	if p.master != nil {
+		// The pty master returns EIO once the process side is gone;
+		// wait for the output to drain before closing it.
+		copyDone.Wait()
+		p.master.Close()
+	}
+	cleanup()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		p.code = ee.ExitCode()
+		if p.code < 0 {
+			p.code = 137
+		}
+	default:
+		p.err = err
+	}
+	close(p.done)
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// Pid is the host PID of the exec'd process (0 if unknown).
+func (p *ExecProcess) Pid() int { return p.pid }
+
+// Resize sets the pty size of a Tty exec.
+func (p *ExecProcess) Resize(width, height uint16) error {
+	if p.master == nil {
+		return fmt.Errorf("%w: exec has no tty", ErrInvalid)
+	}
+	return shim.Resize(p.master, width, height)
+}
+
+// Wait blocks until the process exits and its output is copied, and
+// returns its exit code (126/127 when it could not start, like docker).
+func (p *ExecProcess) Wait(ctx context.Context) (int, error) {
+	select {
+	case <-p.done:
+		return p.code, p.err
+	case <-ctx.Done():
+		return -1, ctx.Err()
+	}
+}
+
+// Done is closed once the process has exited.
+func (p *ExecProcess) Done() <-chan struct{} { return p.done }
