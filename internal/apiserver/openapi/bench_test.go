@@ -3,7 +3,11 @@ package openapi
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"testing"
 
 	"k8s.io/client-go/openapi/openapitest"
@@ -19,6 +23,7 @@ import (
 // response types, which berth does not serve).
 func BenchmarkV3Document(b *testing.B) {
 	sets, nm := New(kinds.All(), nil).routeSets()
+	defs := v3Definitions()
 	upstream, err := openapitest.NewEmbeddedFileClient().Paths()
 	if err != nil {
 		b.Fatal(err)
@@ -28,7 +33,7 @@ func BenchmarkV3Document(b *testing.B) {
 		b.Run(key, func(b *testing.B) {
 			var d *document
 			for b.Loop() {
-				if d, err = buildV3Document(s, nm); err != nil {
+				if d, err = buildV3Document(s, nm, defs); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -49,11 +54,15 @@ func BenchmarkV3Document(b *testing.B) {
 // JSON and protobuf) the way the first requests do, and reports what the
 // Handler keeps afterwards ("retained-KB", heap after GC) against the raw
 // JSON it serves ("raw-KB", what keeping plain bytes would cost), plus what
-// building allocates in all ("alloc-MB", garbage once built).
+// building allocates in all ("alloc-MB", garbage once built). Run once in a
+// fresh process (-benchtime 1x), it also reports the process's peak RSS
+// growth while building ("peak-rss-MB") and its RSS growth once the garbage
+// is returned to the OS ("rss-MB").
 func BenchmarkHandlerMemory(b *testing.B) {
 	for b.Loop() {
 		var before, after runtime.MemStats
-		runtime.GC()
+		debug.FreeOSMemory()
+		rss0, hwm0 := procRSS(b)
 		runtime.ReadMemStats(&before)
 		h := New(kinds.All(), nil)
 		for _, p := range []string{pathV3, pathV2} {
@@ -77,6 +86,33 @@ func BenchmarkHandlerMemory(b *testing.B) {
 		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/1024, "retained-KB")
 		b.ReportMetric(float64(raw)/1024, "raw-KB")
 		b.ReportMetric(float64(alloc)/(1<<20), "alloc-MB")
+		_, hwm := procRSS(b)
+		debug.FreeOSMemory()
+		rss, _ := procRSS(b)
+		b.ReportMetric(float64(hwm-hwm0)/1024, "peak-rss-MB")
+		b.ReportMetric(float64(rss-rss0)/1024, "rss-MB")
 		runtime.KeepAlive(h)
 	}
+}
+
+// procRSS returns this process's VmRSS and VmHWM (peak RSS) in KiB.
+func procRSS(b *testing.B) (rss, hwm int64) {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[1], 10, 64) // the kernel writes plain numbers
+		switch f[0] {
+		case "VmRSS:":
+			rss = n
+		case "VmHWM:":
+			hwm = n
+		}
+	}
+	return rss, hwm
 }

@@ -137,7 +137,8 @@ func (s *routeSet) Routes() []common.Route             { return s.routes }
 // buildRouteSets returns one routeSet per group-version in ks, sorted by
 // path, with the routes berth serves for each kind. Kinds whose Go type has
 // no generated schema are left out and reported in skipped (the builders
-// would otherwise fail the whole document).
+// would otherwise fail the whole document), as are subresources this package
+// cannot describe.
 func buildRouteSets(ks []*kinds.Kind, defined func(name string) bool) (sets []*routeSet, skipped []string) {
 	byGV := map[schema.GroupVersion]*routeSet{}
 	for _, k := range ks {
@@ -157,7 +158,11 @@ func buildRouteSets(ks []*kinds.Kind, defined func(name string) bool) (sets []*r
 			byGV[gv] = s
 			sets = append(sets, s)
 		}
-		s.routes = append(s.routes, kindRoutes(k, obj, list)...)
+		routes, unknown := kindRoutes(k, obj, list)
+		for _, sub := range unknown {
+			skipped = append(skipped, fmt.Sprintf("%s: subresource %q has no description", k.GVK, sub))
+		}
+		s.routes = append(s.routes, routes...)
 	}
 	sort.Slice(sets, func(i, j int) bool { return groupVersionPath(sets[i].gv) < groupVersionPath(sets[j].gv) })
 	return sets, skipped
@@ -185,7 +190,9 @@ func objects(k *kinds.Kind) (obj, list runtime.Object, err error) {
 // kubernetes/staging/src/k8s.io/apiserver/pkg/endpoints/installer.go
 // registerResourceHandlers): operation IDs, x-kubernetes-action and the
 // group-version-kind extension on every operation.
-func kindRoutes(k *kinds.Kind, obj, list runtime.Object) []common.Route {
+//
+// unknown lists the subresources of k it cannot describe.
+func kindRoutes(k *kinds.Kind, obj, list runtime.Object) (rs []common.Route, unknown []string) {
 	prefix := "/" + groupVersionPath(k.GVK.GroupVersion())
 	kind := k.GVK.Kind
 	name := pName
@@ -210,7 +217,7 @@ func kindRoutes(k *kinds.Kind, obj, list runtime.Object) []common.Route {
 	patch := &metav1.Patch{}
 	gvk := k.GVK
 
-	rs := []common.Route{
+	rs = []common.Route{
 		&route{method: "GET", path: collection, id: id("list", scoped+kind), desc: "list or watch objects of kind " + kind,
 			action: "list", gvk: gvk, params: with(scope, listParams), produces: listTypes,
 			responses: ok(list)},
@@ -238,11 +245,15 @@ func kindRoutes(k *kinds.Kind, obj, list runtime.Object) []common.Route {
 			responses: ok(list)})
 	}
 	for _, sub := range k.Subresources {
-		rs = append(rs, subresourceRoutes(k, sub, item+"/"+sub, itemScope, func(verb string) string {
+		subRoutes := subresourceRoutes(k, sub, item+"/"+sub, itemScope, func(verb string) string {
 			return id(verb, scoped+kind+title(sub))
-		}, obj)...)
+		}, obj)
+		if subRoutes == nil {
+			unknown = append(unknown, sub)
+		}
+		rs = append(rs, subRoutes...)
 	}
-	return rs
+	return rs, unknown
 }
 
 // subresourceRoutes returns the operations on one subresource path, or nil
