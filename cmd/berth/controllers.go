@@ -8,6 +8,7 @@ import (
 	"github.com/berth-dev/berth/internal/controller/deployment"
 	"github.com/berth-dev/berth/internal/controller/endpoints"
 	"github.com/berth-dev/berth/internal/controller/endpointslice"
+	"github.com/berth-dev/berth/internal/controller/garbagecollector"
 	"github.com/berth-dev/berth/internal/controller/manager"
 	"github.com/berth-dev/berth/internal/controller/replicaset"
 )
@@ -36,6 +37,10 @@ func controllers() []manager.Controller {
 		{Name: "deployment", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			c, err := deployment.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "deployment-controller"), cc.Log)
 			return workers(c, err, 5)
+		}},
+		{Name: "garbagecollector", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			gc := garbagecollector.New(cc.Metadata, cc.Discovery, cc.MetadataInformers, cc.Log)
+			return workers(gc, nil, 10)
 		}},
 		{Name: "endpoints", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			core := cc.Informers.Core().V1()
