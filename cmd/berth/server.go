@@ -18,7 +18,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berth-dev/berth/internal/apiserver"
+	"github.com/berth-dev/berth/internal/apiserver/kinds"
 	"github.com/berth-dev/berth/internal/apiserver/nodeproxy"
+	"github.com/berth-dev/berth/internal/apiserver/openapi"
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/storage"
 )
@@ -62,6 +64,7 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 		PKI:       pki,
 		Token:     token,
 		NodeProxy: nodeproxy.NotImplemented,
+		OpenAPI:   openapi.New(kinds.All(), log.With("component", "openapi")),
 		Log:       log.With("component", "apiserver"),
 	})
 	ln, err := net.Listen("tcp", net.JoinHostPort(o.BindAddress, strconv.Itoa(o.HTTPSPort)))
@@ -89,6 +92,9 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 	})
 	g.Go(func() error { return store.RunCompactor(ctx) })
 	g.Go(func() error {
+		if err := apiserver.Bootstrap(ctx, admin, advertise, o.HTTPSPort); err != nil {
+			return fmt.Errorf("bootstrap cluster objects: %w", err)
+		}
 		api.SetReady()
 		cp := &controlPlane{opts: o, admin: admin, log: log}
 		reg, err := startRegistry(ctx, cp)

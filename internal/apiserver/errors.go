@@ -45,3 +45,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 func errUnauthorized() error {
 	return apierrors.NewUnauthorized("Unauthorized")
 }
+
+func unsupportedMediaType(mt string) error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusUnsupportedMediaType, Reason: metav1.StatusReasonUnsupportedMediaType,
+		Message: fmt.Sprintf("the body of the request was in an unknown format %q - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf", mt),
+	}}
+}

@@ -13,9 +13,11 @@ import (
 	"sync/atomic"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/berth-dev/berth/internal/admission"
+	"github.com/berth-dev/berth/internal/apiserver/kinds"
 	"github.com/berth-dev/berth/internal/apiserver/nodeproxy"
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/storage"
@@ -38,9 +40,12 @@ type Config struct {
 
 // Server is the API server's http.Handler.
 type Server struct {
-	cfg   Config
-	ready atomic.Bool
-	mux   *http.ServeMux
+	cfg    Config
+	ready  atomic.Bool
+	mux    *http.ServeMux
+	byGVR  map[schema.GroupVersionResource]*kinds.Kind
+	disc   *discovery
+	fields fieldManagers
 }
 
 // New returns a Server; it answers /readyz with 503 until SetReady.
@@ -48,7 +53,11 @@ func New(cfg Config) *Server {
 	if cfg.NodeProxy == nil {
 		cfg.NodeProxy = nodeproxy.NotImplemented
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), byGVR: map[schema.GroupVersionResource]*kinds.Kind{}}
+	for _, k := range kinds.All() {
+		s.byGVR[k.GroupVersionResource()] = k
+	}
+	s.disc = buildDiscovery(kinds.All())
 	s.routes()
 	return s
 }
@@ -60,8 +69,25 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /version", s.serveVersion)
 	s.mux.HandleFunc("POST "+auth.JoinPath, s.serveJoin)
 	if s.cfg.OpenAPI != nil {
-		s.mux.Handle("/openapi/", s.authenticated(s.cfg.OpenAPI))
+		s.mux.Handle("/openapi/", s.cfg.OpenAPI)
 	}
+	s.mux.HandleFunc("/api", s.serveAPI)
+	s.mux.HandleFunc("/api/", s.serveAPI)
+	s.mux.HandleFunc("/apis", s.serveAPI)
+	s.mux.HandleFunc("/apis/", s.serveAPI)
+}
+
+// serveAPI serves discovery documents and resource paths.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && s.serveDiscovery(w, r) {
+		return
+	}
+	gv, rest, ok := splitAPIPath(r.URL.Path)
+	if !ok || rest == "" {
+		writeError(w, apierrors.NewNotFound(schema.GroupResource{}, ""))
+		return
+	}
+	s.serveResource(w, r, gv, rest)
 }
 
 // publicPaths are served to anyone, as upstream's system:public-info-viewer

@@ -51,7 +51,8 @@ func StartEmbedded(ctx context.Context, dir string, log *slog.Logger) (*Embedded
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{purl}, []url.URL{purl}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.ListenMetricsUrls = nil
-	cfg.LogLevel = "error"
+	// etcd logs errors for its own orderly shutdown; real failures reach us through Err().
+	cfg.LogLevel = "panic"
 	cfg.LogOutputs = []string{"stderr"}
 	// Fewer raft entries in memory between snapshots: the default (100k)
 	// costs tens of MB of RSS for no benefit on a single member.

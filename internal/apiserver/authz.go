@@ -1,0 +1,67 @@
+package apiserver
+
+import (
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/berth-dev/berth/internal/auth"
+)
+
+// nodeWritable are the resources a node identity may write (the kubelet's
+// own Node and Lease, its pods' status, mirror pods, events), like
+// upstream's Node authorizer without the per-object graph.
+var nodeWritable = map[string]bool{
+	"nodes": true, "nodes/status": true, "leases": true, "events": true,
+	"pods": true, "pods/status": true,
+}
+
+// nodeReadable are what a node's kubelet, service proxy and DNS read.
+var nodeReadable = map[string]bool{
+	"nodes": true, "pods": true, "services": true, "endpoints": true, "endpointslices": true,
+	"configmaps": true, "secrets": true, "persistentvolumes": true, "persistentvolumeclaims": true,
+	"namespaces": true, "serviceaccounts": true, "leases": true, "events": true,
+	"storageclasses": true, "networkpolicies": true, "runtimeclasses": true,
+}
+
+// authorize lets system:masters do everything and node identities what a
+// node needs; everyone else gets 403 Forbidden.
+func authorize(rq *request) error {
+	u := rq.user
+	if u == nil {
+		return errUnauthorized()
+	}
+	if u.IsMaster() {
+		return nil
+	}
+	res := rq.kind.Resource
+	if rq.sub != "" {
+		res += "/" + rq.sub
+	}
+	if u.NodeName() != "" {
+		switch rq.verb {
+		case "get", "list", "watch":
+			if nodeReadable[res] || nodeWritable[res] {
+				return nil
+			}
+		case "create", "update", "patch", "delete":
+			if nodeWritable[res] {
+				return nil
+			}
+		}
+	}
+	return forbidden(u, rq)
+}
+
+func forbidden(u *auth.User, rq *request) error {
+	res := rq.kind.Resource
+	if rq.sub != "" {
+		res += "/" + rq.sub
+	}
+	where := ""
+	if rq.namespace != "" {
+		where = fmt.Sprintf(" in the namespace %q", rq.namespace)
+	}
+	return apierrors.NewForbidden(gr(rq.kind), rq.name, fmt.Errorf("User %q cannot %s resource %q in API group %q%s",
+		u.Name, rq.verb, res, rq.kind.GVK.Group, where))
+}
