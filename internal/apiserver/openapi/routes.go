@@ -214,27 +214,21 @@ func kindRoutes(k *kinds.Kind, obj, list runtime.Object) (rs []common.Route, unk
 	}
 	status := &metav1.Status{}
 	del := &metav1.DeleteOptions{}
-	patch := &metav1.Patch{}
 	gvk := k.GVK
+	coll := target{path: collection, scope: scope, gvk: gvk, model: obj}
+	one := target{path: item, scope: itemScope, gvk: gvk, model: obj}
 
 	rs = []common.Route{
 		&route{method: "GET", path: collection, id: id("list", scoped+kind), desc: "list or watch objects of kind " + kind,
 			action: "list", gvk: gvk, params: with(scope, listParams), produces: listTypes,
 			responses: ok(list)},
-		&route{method: "POST", path: collection, id: id("create", scoped+kind), desc: "create a " + kind,
-			action: "post", gvk: gvk, params: with(scope, writeParams), consumes: anyType, produces: jsonType, body: obj,
-			responses: []common.StatusCodeResponse{resp(200, "OK", obj), resp(201, "Created", obj), resp(202, "Accepted", obj)}},
+		coll.create(id("create", scoped+kind), "create a "+kind),
 		&route{method: "DELETE", path: collection, id: id("delete", "Collection"+scoped+kind), desc: "delete collection of " + kind,
 			action: "deletecollection", gvk: gvk, params: with(scope, deleteCollectionParams), consumes: anyType, produces: jsonType, body: del,
 			responses: ok(status)},
-		&route{method: "GET", path: item, id: id("read", scoped+kind), desc: "read the specified " + kind,
-			action: "get", gvk: gvk, params: itemScope, produces: jsonType, responses: ok(obj)},
-		&route{method: "PUT", path: item, id: id("replace", scoped+kind), desc: "replace the specified " + kind,
-			action: "put", gvk: gvk, params: with(itemScope, writeParams), consumes: anyType, produces: jsonType, body: obj,
-			responses: []common.StatusCodeResponse{resp(200, "OK", obj), resp(201, "Created", obj)}},
-		&route{method: "PATCH", path: item, id: id("patch", scoped+kind), desc: "partially update the specified " + kind,
-			action: "patch", gvk: gvk, params: with(itemScope, patchParams), consumes: patchTypes, produces: jsonType, body: patch,
-			responses: []common.StatusCodeResponse{resp(200, "OK", obj), resp(201, "Created", obj)}},
+		one.read(id("read", scoped+kind), "read the specified "+kind),
+		one.replace(id("replace", scoped+kind), "replace the specified "+kind),
+		one.patch(id("patch", scoped+kind), "partially update the specified "+kind),
 		&route{method: "DELETE", path: item, id: id("delete", scoped+kind), desc: "delete a " + kind,
 			action: "delete", gvk: gvk, params: with(itemScope, deleteParams), consumes: anyType, produces: jsonType, body: del,
 			responses: []common.StatusCodeResponse{resp(200, "OK", status), resp(202, "Accepted", status)}},
@@ -260,39 +254,29 @@ func kindRoutes(k *kinds.Kind, obj, list runtime.Object) (rs []common.Route, unk
 // for a subresource this package does not know how to describe.
 func subresourceRoutes(k *kinds.Kind, sub, path string, scope []param, id func(verb string) string, obj runtime.Object) []common.Route {
 	kind := k.GVK.Kind
-	patch := &metav1.Patch{}
-	// readWrite is the GET/PUT/PATCH triple of status and scale.
-	readWrite := func(model runtime.Object, gvk schema.GroupVersionKind) []common.Route {
-		return []common.Route{
-			&route{method: "GET", path: path, id: id("read"), desc: "read " + sub + " of the specified " + kind,
-				action: "get", gvk: gvk, params: scope, produces: jsonType, responses: ok(model)},
-			&route{method: "PUT", path: path, id: id("replace"), desc: "replace " + sub + " of the specified " + kind,
-				action: "put", gvk: gvk, params: with(scope, writeParams), consumes: anyType, produces: jsonType, body: model,
-				responses: []common.StatusCodeResponse{resp(200, "OK", model), resp(201, "Created", model)}},
-			&route{method: "PATCH", path: path, id: id("patch"), desc: "partially update " + sub + " of the specified " + kind,
-				action: "patch", gvk: gvk, params: with(scope, patchParams), consumes: patchTypes, produces: jsonType, body: patch,
-				responses: []common.StatusCodeResponse{resp(200, "OK", model), resp(201, "Created", model)}},
-		}
+	// at is this subresource's path serving model as gvk.
+	at := func(model runtime.Object, gvk schema.GroupVersionKind) target {
+		return target{path: path, scope: scope, gvk: gvk, model: model}
 	}
-	// create is the POST of binding and eviction.
-	create := func(model runtime.Object, gvk schema.GroupVersionKind) []common.Route {
-		return []common.Route{&route{method: "POST", path: path, id: id("create"), desc: "create " + sub + " of a " + kind,
-			action: "post", gvk: gvk, params: with(scope, writeParams), consumes: anyType, produces: jsonType, body: model,
-			responses: []common.StatusCodeResponse{resp(200, "OK", model), resp(201, "Created", model), resp(202, "Accepted", model)}}}
+	// readWrite is the GET/PUT/PATCH triple of status and scale.
+	readWrite := func(t target) []common.Route {
+		return []common.Route{
+			t.read(id("read"), "read "+sub+" of the specified "+kind),
+			t.replace(id("replace"), "replace "+sub+" of the specified "+kind),
+			t.patch(id("patch"), "partially update "+sub+" of the specified "+kind),
+		}
 	}
 	switch sub {
 	case "status":
-		return readWrite(obj, k.GVK)
-	case "finalize":
-		return []common.Route{&route{method: "PUT", path: path, id: id("replace"), desc: "replace finalize of the specified " + kind,
-			action: "put", gvk: k.GVK, params: with(scope, writeParams), consumes: anyType, produces: jsonType, body: obj,
-			responses: []common.StatusCodeResponse{resp(200, "OK", obj), resp(201, "Created", obj)}}}
+		return readWrite(at(obj, k.GVK))
 	case "scale":
-		return readWrite(&autoscalingv1.Scale{}, autoscalingv1.SchemeGroupVersion.WithKind("Scale"))
+		return readWrite(at(&autoscalingv1.Scale{}, autoscalingv1.SchemeGroupVersion.WithKind("Scale")))
+	case "finalize":
+		return []common.Route{at(obj, k.GVK).replace(id("replace"), "replace finalize of the specified "+kind)}
 	case "binding":
-		return create(&corev1.Binding{}, corev1.SchemeGroupVersion.WithKind("Binding"))
+		return []common.Route{at(&corev1.Binding{}, corev1.SchemeGroupVersion.WithKind("Binding")).create(id("create"), "create binding of a "+kind)}
 	case "eviction":
-		return create(&policyv1.Eviction{}, policyv1.SchemeGroupVersion.WithKind("Eviction"))
+		return []common.Route{at(&policyv1.Eviction{}, policyv1.SchemeGroupVersion.WithKind("Eviction")).create(id("create"), "create eviction of a "+kind)}
 	case "log":
 		return []common.Route{&route{method: "GET", path: path, id: id("read"), desc: "read log of the specified " + kind,
 			action: "get", gvk: k.GVK, params: with(scope, connectParams[sub]), produces: streamTypes,
@@ -312,6 +296,40 @@ func subresourceRoutes(k *kinds.Kind, sub, path string, scope []param, id func(v
 			params: with(scope, connectParams[sub]), produces: anyType, responses: ok("")})
 	}
 	return rs
+}
+
+// target is a path that reads and writes model as gvk; its methods make the
+// operations resources and subresources share.
+type target struct {
+	path  string
+	scope []param // path parameters
+	gvk   schema.GroupVersionKind
+	model runtime.Object
+}
+
+func (t target) read(id, desc string) common.Route {
+	return &route{method: "GET", path: t.path, id: id, desc: desc, action: "get", gvk: t.gvk,
+		params: t.scope, produces: jsonType, responses: ok(t.model)}
+}
+
+func (t target) create(id, desc string) common.Route {
+	return &route{method: "POST", path: t.path, id: id, desc: desc, action: "post", gvk: t.gvk,
+		params: with(t.scope, writeParams), consumes: anyType, produces: jsonType, body: t.model,
+		responses: []common.StatusCodeResponse{resp(200, "OK", t.model), resp(201, "Created", t.model), resp(202, "Accepted", t.model)}}
+}
+
+func (t target) replace(id, desc string) common.Route {
+	return &route{method: "PUT", path: t.path, id: id, desc: desc, action: "put", gvk: t.gvk,
+		params: with(t.scope, writeParams), consumes: anyType, produces: jsonType, body: t.model,
+		responses: []common.StatusCodeResponse{resp(200, "OK", t.model), resp(201, "Created", t.model)}}
+}
+
+// patch takes any of the four patch types; the body is described as
+// meta/v1 Patch, as upstream does.
+func (t target) patch(id, desc string) common.Route {
+	return &route{method: "PATCH", path: t.path, id: id, desc: desc, action: "patch", gvk: t.gvk,
+		params: with(t.scope, patchParams), consumes: patchTypes, produces: jsonType, body: &metav1.Patch{},
+		responses: []common.StatusCodeResponse{resp(200, "OK", t.model), resp(201, "Created", t.model)}}
 }
 
 // opGroup is a group as operation IDs spell it: "" -> "Core",
