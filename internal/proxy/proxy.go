@@ -1,0 +1,160 @@
+// Package proxy is berth's service proxy: it watches Services and
+// EndpointSlices and keeps one nftables table (family ip) in the node's
+// network namespace that implements ClusterIPs, NodePorts, externalIPs and
+// LoadBalancer ingress IPs, the way kube-proxy's nftables mode does. Each
+// sync renders the whole desired state (Render) and applies it as one
+// `nft -f` transaction.
+//
+// It talks to the API server only through informers, and must not import
+// the API server, storage, kubelet or engine.
+package proxy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/berth-dev/berth/internal/proxy/nft"
+)
+
+// TableName is the proxy's table for a data dir: several berths sharing a
+// network namespace (tests) keep apart, and reset finds the table again.
+func TableName(dataDir string) string {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return "berth-svc-" + hex.EncodeToString(sum[:4])
+}
+
+// Config configures a Proxier.
+type Config struct {
+	Table       string
+	ClusterCIDR netip.Prefix
+	// Override replaces endpoints of some Service ports (the node-local DNS).
+	Override Override
+	// MinSyncInterval spaces syncs so a burst of changes costs one apply;
+	// the first change after a quiet period syncs at once.
+	MinSyncInterval time.Duration
+	// Apply runs one nft script; nil means nft.Apply.
+	Apply func(ctx context.Context, script string) error
+	Log   *slog.Logger
+}
+
+// Proxier keeps the table in line with the informers' view.
+type Proxier struct {
+	cfg      Config
+	services corelisters.ServiceLister
+	slices   discoverylisters.EndpointSliceLister
+	synced   []cache.InformerSynced
+	changed  chan struct{}
+	prev     *Objects
+}
+
+// New registers handlers on factory's Service and EndpointSlice informers;
+// start the factory before Run.
+func New(cfg Config, factory informers.SharedInformerFactory) (*Proxier, error) {
+	if cfg.Apply == nil {
+		cfg.Apply = nft.Apply
+	}
+	if cfg.MinSyncInterval == 0 {
+		cfg.MinSyncInterval = 100 * time.Millisecond
+	}
+	svcs := factory.Core().V1().Services()
+	eps := factory.Discovery().V1().EndpointSlices()
+	p := &Proxier{
+		cfg:      cfg,
+		services: svcs.Lister(),
+		slices:   eps.Lister(),
+		synced:   []cache.InformerSynced{svcs.Informer().HasSynced, eps.Informer().HasSynced},
+		changed:  make(chan struct{}, 1),
+	}
+	h := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { p.poke() },
+		UpdateFunc: func(any, any) { p.poke() },
+		DeleteFunc: func(any) { p.poke() },
+	}
+	for name, inf := range map[string]cache.SharedIndexInformer{"services": svcs.Informer(), "endpointslices": eps.Informer()} {
+		if _, err := inf.AddEventHandler(h); err != nil {
+			return nil, fmt.Errorf("watch %s: %w", name, err)
+		}
+	}
+	return p, nil
+}
+
+// poke asks for a sync; pokes while one is pending merge.
+func (p *Proxier) poke() {
+	select {
+	case p.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Run syncs after every change until ctx is done. The first sync replaces
+// whatever an earlier run left in the table. Rules stay in place when Run
+// returns, so traffic keeps flowing while berth restarts; `berth reset`
+// removes them.
+func (p *Proxier) Run(ctx context.Context) error {
+	if !cache.WaitForCacheSync(ctx.Done(), p.synced...) {
+		return fmt.Errorf("proxy: caches did not sync")
+	}
+	p.cfg.Log.Info("caches synced, proxying", "table", p.cfg.Table)
+	p.poke()
+	retry := time.NewTimer(0)
+	<-retry.C
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.changed:
+		case <-retry.C:
+		}
+		if err := p.Sync(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			p.cfg.Log.Error("sync failed, will retry", "err", err)
+			retry.Reset(time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(p.cfg.MinSyncInterval):
+		}
+	}
+}
+
+// Sync renders and applies the current state once. After a failed apply
+// the next Sync rebuilds the table from scratch.
+func (p *Proxier) Sync(ctx context.Context) error {
+	start := time.Now()
+	svcs, err := p.services.List(labels.Everything())
+	if err != nil {
+		return fmt.Errorf("list services: %w", err)
+	}
+	eps, err := p.slices.List(labels.Everything())
+	if err != nil {
+		return fmt.Errorf("list endpointslices: %w", err)
+	}
+	model := BuildModel(svcs, eps, p.cfg.Override)
+	script, objs := Render(RenderConfig{Table: p.cfg.Table, ClusterCIDR: p.cfg.ClusterCIDR}, model, p.prev)
+	if err := p.cfg.Apply(ctx, script); err != nil {
+		p.prev = nil
+		return fmt.Errorf("apply %d services: %w", len(model), err)
+	}
+	p.prev = objs
+	p.cfg.Log.Debug("synced", "services", len(model), "bytes", len(script), "took", time.Since(start))
+	return nil
+}

@@ -1,0 +1,142 @@
+package proxy
+
+import (
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testCfg = RenderConfig{Table: "berth-test", ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16")}
+
+func ep(ip string, port int32) Endpoint { return Endpoint{IP: netip.MustParseAddr(ip), Port: port} }
+
+func hello(mod func(*Service)) Service {
+	s := Service{Namespace: "default", Name: "hello", ClusterIP: netip.MustParseAddr("10.96.0.20"),
+		Ports: []Port{{Name: "http", Protocol: "tcp", Port: 8200, Endpoints: []Endpoint{ep("10.244.0.5", 8000)}}}}
+	if mod != nil {
+		mod(&s)
+	}
+	return s
+}
+
+func TestRender(t *testing.T) {
+	three := func(s *Service) {
+		s.Ports[0].Endpoints = []Endpoint{ep("10.244.0.5", 8000), ep("10.244.0.6", 8000), ep("10.244.0.7", 8000)}
+	}
+	tests := []struct {
+		name    string
+		svcs    []Service
+		want    []string
+		notWant []string
+	}{
+		{"clusterIP with one endpoint", []Service{hello(nil)}, []string{
+			"add element ip berth-test service-ips { 10.96.0.20 . tcp . 8200 : goto svc-default/hello/tcp/8200 }",
+			"ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000",
+			"\t\tmeta l4proto tcp dnat to 10.244.0.5:8000\n",
+			"add element ip berth-test hairpin { 10.244.0.5 . 10.244.0.5 }",
+		}, []string{"numgen", "ext-", "add element ip berth-test no-endpoint-services"}},
+		{"three endpoints split 1/3, 1/2, rest", []Service{hello(three)}, []string{
+			"numgen random mod 3 == 0 meta l4proto tcp dnat to 10.244.0.5:8000",
+			"numgen random mod 2 == 0 meta l4proto tcp dnat to 10.244.0.6:8000",
+			"\t\tmeta l4proto tcp dnat to 10.244.0.7:8000\n",
+		}, nil},
+		{"no endpoints rejects clusterIP, externalIP and nodePort", []Service{hello(func(s *Service) {
+			s.Ports[0].Endpoints = nil
+			s.Ports[0].NodePort = 30080
+			s.ExternalIPs = []netip.Addr{netip.MustParseAddr("172.20.1.30")}
+		})}, []string{
+			"add element ip berth-test no-endpoint-services { 10.96.0.20 . tcp . 8200 : goto reject-chain, 172.20.1.30 . tcp . 8200 : goto reject-chain }",
+			"add element ip berth-test no-endpoint-nodeports { tcp . 30080 : goto reject-chain }",
+		}, []string{"chain svc-default/hello", "add element ip berth-test service-ips"}},
+		{"externalIP and nodePort go through the masquerading ext chain", []Service{hello(func(s *Service) {
+			s.Ports[0].NodePort = 30080
+			s.ExternalIPs = []netip.Addr{netip.MustParseAddr("172.20.1.30")}
+		})}, []string{
+			"172.20.1.30 . tcp . 8200 : goto ext-default/hello/tcp/8200",
+			"add element ip berth-test service-nodeports { tcp . 30080 : goto ext-default/hello/tcp/8200 }",
+			"chain ext-default/hello/tcp/8200 {\n\t\tmeta mark set meta mark | 0x4000\n\t\tgoto svc-default/hello/tcp/8200\n",
+		}, nil},
+		{"client IP affinity", []Service{hello(func(s *Service) { three(s); s.Affinity = 60 * time.Second })}, []string{
+			"set aff-default/hello/tcp/8200/10.244.0.6/8000 { type ipv4_addr ; flags dynamic,timeout ; timeout 60s ; }",
+			"ip saddr @aff-default/hello/tcp/8200/10.244.0.6/8000 update @aff-default/hello/tcp/8200/10.244.0.6/8000 { ip saddr } meta l4proto tcp dnat to 10.244.0.6:8000",
+			"numgen random mod 3 == 0 update @aff-default/hello/tcp/8200/10.244.0.5/8000 { ip saddr } meta l4proto tcp dnat to 10.244.0.5:8000",
+		}, nil},
+		{"first of two services claiming one external IP wins", []Service{
+			hello(func(s *Service) { s.ExternalIPs = []netip.Addr{netip.MustParseAddr("172.20.1.30")} }),
+			hello(func(s *Service) {
+				s.Name = "other"
+				s.ClusterIP = netip.MustParseAddr("10.96.0.21")
+				s.ExternalIPs = []netip.Addr{netip.MustParseAddr("172.20.1.30")}
+			}),
+		}, []string{"172.20.1.30 . tcp . 8200 : goto ext-default/hello/tcp/8200"}, []string{"172.20.1.30 . tcp . 8200 : goto ext-default/other"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _ := Render(testCfg, tc.svcs, nil)
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("Render() lacks %q; got:\n%s", w, got)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(got, w) {
+					t.Errorf("Render() has %q; got:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
+
+func TestRenderIncremental(t *testing.T) {
+	first, objs := Render(testCfg, []Service{hello(nil), hello(func(s *Service) { s.Name = "gone" })}, nil)
+	if !strings.HasPrefix(first, "add table ip berth-test\ndelete table ip berth-test\n") {
+		t.Fatalf("first render does not start from an empty table:\n%s", first)
+	}
+	second, _ := Render(testCfg, []Service{hello(nil)}, objs)
+	if strings.Contains(second, "delete table") {
+		t.Errorf("later render deletes the table (would drop affinity state):\n%s", second)
+	}
+	if !strings.Contains(second, "delete chain ip berth-test svc-default/gone/tcp/8200\n") {
+		t.Errorf("later render keeps the stale chain:\n%s", second)
+	}
+	if strings.Contains(second, "delete chain ip berth-test svc-default/hello/") {
+		t.Errorf("later render deletes a live chain:\n%s", second)
+	}
+}
+
+// TestRenderParses feeds the scripts to the real nft in a throwaway network
+// namespace (unshare), with -c so nothing is even committed there.
+func TestRenderParses(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for nft -c")
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("nft not installed")
+	}
+	svcs := []Service{
+		hello(func(s *Service) {
+			s.Ports = append(s.Ports, Port{Name: "dns", Protocol: "udp", Port: 53, NodePort: 30053, Endpoints: []Endpoint{ep("10.244.0.5", 5353)}})
+			s.ExternalIPs = []netip.Addr{netip.MustParseAddr("172.20.1.30")}
+			s.Affinity = time.Hour
+		}),
+		hello(func(s *Service) {
+			s.Name, s.ClusterIP = "empty", netip.MustParseAddr("10.96.0.21")
+			s.Ports[0].Endpoints, s.Ports[0].NodePort = nil, 30081
+		}),
+	}
+	first, objs := Render(testCfg, svcs, nil)
+	// Both scripts in one run: the second expects the table the first made.
+	second, _ := Render(testCfg, svcs[:1], objs)
+	cmd := exec.Command("unshare", "--net", "sh", "-c", "nft -f /dev/fd/3 && nft -c -f /dev/fd/4")
+	r3, w3, _ := os.Pipe()
+	r4, w4, _ := os.Pipe()
+	cmd.ExtraFiles = []*os.File{r3, r4}
+	go func() { w3.WriteString(first); w3.Close() }()
+	go func() { w4.WriteString(second); w4.Close() }()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft rejects the rules: %v\n%s\nfirst:\n%s\nsecond:\n%s", err, out, first, second)
+	}
+}
