@@ -12,7 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
+	"github.com/creack/pty"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-dev/berth/internal/engine/shim"
@@ -85,24 +87,34 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (*ExecP
 		return nil, err
 	}
 	pidPath := filepath.Join(c.dir, "exec-"+execID+".pid")
-	args := []string{"--root", filepath.Join(e.root, "runc"), "exec", "--process", procPath, "--pid-file", pidPath}
-	var cs *shim.ConsoleSocket
-	if opts.Tty {
-		cs, err = shim.NewConsoleSocket(filepath.Join(e.root, "run", execID+".pty"))
-		if err != nil {
-			os.Remove(procPath)
-			return nil, err
-		}
-		args = append(args, "--console-socket", cs.Path())
-	}
-	args = append(args, c.meta.ID)
+	args := []string{"--root", filepath.Join(e.root, "runc"), "exec", "--process", procPath, "--pid-file", pidPath, c.meta.ID}
 	cmd := exec.CommandContext(ctx, e.runc, args...)
 	p := &ExecProcess{cmd: cmd, done: make(chan struct{})}
-	var stdinW *os.File
-	if !opts.Tty {
+	cleanup := func() {
+		os.Remove(procPath)
+		os.Remove(pidPath)
+	}
+	var stdinW, slave *os.File
+	var stderrBuf strings.Builder
+	if opts.Tty {
+		// runc takes a console socket only when it detaches, and then the
+		// exit status is lost. So runc runs in the foreground on a pty of
+		// ours: it proxies it to the container's pty and copies our
+		// window size on SIGWINCH (see Resize).
+		if p.master, slave, err = pty.Open(); err != nil {
+			cleanup()
+			return nil, fmt.Errorf("exec: %w", err)
+		}
+		if opts.ConsoleWidth > 0 {
+			pty.Setsize(p.master, &pty.Winsize{Cols: opts.ConsoleWidth, Rows: opts.ConsoleHeight})
+		}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	} else {
 		if opts.Stdin != nil {
 			r, w, err := os.Pipe()
 			if err != nil {
+				cleanup()
 				return nil, err
 			}
 			cmd.Stdin, stdinW = r, w
@@ -110,20 +122,25 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (*ExecP
 		}
 		cmd.Stdout, cmd.Stderr = orDiscard(opts.Stdout), orDiscard(opts.Stderr)
 	}
-	var stderrBuf strings.Builder
-	if opts.Tty {
-		cmd.Stderr = &stderrBuf
-	}
-	cleanup := func() {
-		os.Remove(procPath)
-		os.Remove(pidPath)
-		if cs != nil {
-			cs.Close()
-		}
-	}
 	if err := cmd.Start(); err != nil {
 		cleanup()
+		if p.master != nil {
+			p.master.Close()
+			slave.Close()
+		}
 		return nil, fmt.Errorf("exec: %w", err)
+	}
+	var copyDone sync.WaitGroup
+	if p.master != nil {
+		slave.Close()
+		if opts.Stdin != nil {
+			go io.Copy(p.master, opts.Stdin)
+		}
+		copyDone.Add(1)
+		go func() {
+			defer copyDone.Done()
+			io.Copy(orDiscard(opts.Stdout), p.master) // ends with EIO when runc exits
+		}()
 	}
 	if stdinW != nil {
 		go func() {
@@ -131,43 +148,10 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (*ExecP
 			stdinW.Close()
 		}()
 	}
-	var copyDone sync.WaitGroup
-	if cs != nil {
-		mc := make(chan *os.File, 1)
-		go func() {
-			m, err := cs.ReceiveMaster()
-			if err != nil {
-				m = nil
-			}
-			mc <- m
-		}()
-		waitc := make(chan error, 1)
-		go func() { waitc <- cmd.Wait() }()
-		select {
-		case p.master = <-mc:
-		case err := <-waitc:
-			cleanup()
-			return nil, fmt.Errorf("exec: %s", firstNonEmpty(strings.TrimSpace(stderrBuf.String()), fmt.Sprint(err)))
-		}
-		cs.Close()
-		if opts.Stdin != nil {
-			go io.Copy(p.master, opts.Stdin)
-		}
-		copyDone.Add(1)
-		go func() {
-			defer copyDone.Done()
-			io.Copy(orDiscard(opts.Stdout), p.master)
-		}()
-		go func() {
-			err := <-waitc
-			p.finish(err, &copyDone, cleanup, &stderrBuf)
-		}()
-	} else {
-		go func() {
-			err := cmd.Wait()
-			p.finish(err, &copyDone, cleanup, &stderrBuf)
-		}()
-	}
+	go func() {
+		err := cmd.Wait()
+		p.finish(err, &copyDone, cleanup, &stderrBuf)
+	}()
 	if b, err := os.ReadFile(pidPath); err == nil {
 		p.pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
@@ -211,7 +195,11 @@ func (p *ExecProcess) Resize(width, height uint16) error {
 	if p.master == nil {
 		return fmt.Errorf("%w: exec has no tty", ErrInvalid)
 	}
-	return shim.Resize(p.master, width, height)
+	if err := shim.Resize(p.master, width, height); err != nil {
+		return err
+	}
+	// runc copies its terminal's size to the container's on SIGWINCH.
+	return p.cmd.Process.Signal(syscall.SIGWINCH)
 }
 
 // Wait blocks until the process exits and its output is copied, and

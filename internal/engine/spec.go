@@ -146,7 +146,6 @@ func generateSpec(in specInput) (*specs.Spec, error) {
 		Capabilities: &specs.LinuxCapabilities{
 			Bounding: caps, Effective: caps, Permitted: caps,
 		},
-		Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1048576, Soft: 1048576}},
 		NoNewPrivileges: cs.NoNewPrivileges,
 	}
 	if cs.OOMScoreAdj > 0 {

@@ -61,7 +61,7 @@ func Main() int {
 	s := &shim{
 		cfg:     cfg,
 		log:     &logWriter{w: logf},
-		startCh: make(chan chan error),
+		startCh: make(chan chan error, 1),
 		started: make(chan struct{}),
 		wake:    make(chan struct{}, 1),
 		clients: map[*client]bool{},
@@ -80,7 +80,7 @@ func Main() int {
 	ready = nil
 	s.run()
 	l.Close()
-	os.Remove(cfg.Socket)
+	waitTimeout(&s.inflight, 2*time.Second)
 	return 0
 }
 
@@ -92,12 +92,17 @@ type shim struct {
 	started chan struct{}   // closed when the first run started (stdin is there)
 	wake    chan struct{}   // interrupts a restart back-off
 
-	mu      sync.Mutex
-	state   State
-	stdin   *os.File // write end of the container's stdin, or the pty master
-	master  *os.File
-	clients map[*client]bool
-	waiters []waiter
+	// inflight counts request handlers, so the shim answers them all
+	// (the start error, the last wait) before it exits.
+	inflight sync.WaitGroup
+
+	mu             sync.Mutex
+	startRequested bool
+	state          State
+	stdin          *os.File // write end of the container's stdin, or the pty master
+	master         *os.File
+	clients        map[*client]bool
+	waiters        []waiter
 }
 
 type waiter struct {
@@ -131,6 +136,8 @@ func reply(conn net.Conn, resp Response) error {
 }
 
 func (s *shim) handle(conn net.Conn) {
+	s.inflight.Add(1)
+	defer s.inflight.Done()
 	br := bufio.NewReader(conn)
 	line, err := br.ReadBytes('\n')
 	if err != nil {
@@ -146,8 +153,12 @@ func (s *shim) handle(conn net.Conn) {
 	switch req.Op {
 	case "start":
 		errc := make(chan error, 1)
-		select {
-		case s.startCh <- errc:
+		s.mu.Lock()
+		first := !s.startRequested
+		s.startRequested = true
+		s.mu.Unlock()
+		if first {
+			s.startCh <- errc
 			err := <-errc
 			s.mu.Lock()
 			st := s.state
@@ -157,7 +168,7 @@ func (s *shim) handle(conn net.Conn) {
 				resp.Error = err.Error()
 			}
 			reply(conn, resp)
-		default:
+		} else {
 			reply(conn, Response{Error: "already started"})
 		}
 		conn.Close()
