@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/berth-dev/berth/internal/controller/ctrlutil"
 	"github.com/berth-dev/berth/internal/controller/deployment"
@@ -10,7 +11,9 @@ import (
 	"github.com/berth-dev/berth/internal/controller/endpointslice"
 	"github.com/berth-dev/berth/internal/controller/garbagecollector"
 	"github.com/berth-dev/berth/internal/controller/manager"
+	"github.com/berth-dev/berth/internal/controller/namespace"
 	"github.com/berth-dev/berth/internal/controller/replicaset"
+	"github.com/berth-dev/berth/internal/controller/serviceaccount"
 )
 
 // runControllers runs the controller manager (with leader election on the
@@ -18,13 +21,27 @@ import (
 func runControllers(ctx context.Context, cp *controlPlane) error {
 	return manager.Run(ctx, manager.Config{
 		Kube:        cp.admin,
-		Controllers: controllers(),
+		Controllers: controllers(rootCA(cp)),
 		Log:         cp.log.With("component", "controller-manager"),
 	})
 }
 
+// rootCA is the cluster CA bundle (PEM) published to every namespace as
+// kube-root-ca.crt; nil if the admin config has none.
+func rootCA(cp *controlPlane) []byte {
+	if len(cp.admin.CAData) > 0 {
+		return cp.admin.CAData
+	}
+	if cp.admin.CAFile != "" {
+		if b, err := os.ReadFile(cp.admin.CAFile); err == nil {
+			return b
+		}
+	}
+	return nil
+}
+
 // controllers is the list the manager runs; add a line per controller.
-func controllers() []manager.Controller {
+func controllers(rootCA []byte) []manager.Controller {
 	return []manager.Controller{
 		{Name: "replicaset", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			c, err := replicaset.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "replicaset-controller"), cc.Log)
@@ -41,6 +58,14 @@ func controllers() []manager.Controller {
 		{Name: "garbagecollector", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			gc := garbagecollector.New(cc.Metadata, cc.Discovery, cc.MetadataInformers, cc.Log)
 			return workers(gc, nil, 10)
+		}},
+		{Name: "namespace", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			c, err := namespace.New(cc.Client, cc.Metadata, cc.Discovery, cc.Informers, cc.Log)
+			return workers(c, err, 5)
+		}},
+		{Name: "serviceaccount", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			c, err := serviceaccount.New(cc.Client, cc.Informers, rootCA, cc.Log)
+			return workers(c, err, 2)
 		}},
 		{Name: "endpoints", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			core := cc.Informers.Core().V1()
