@@ -1,8 +1,10 @@
 package network
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -93,4 +95,35 @@ func DeleteNetns(path string) error {
 		return fmt.Errorf("remove netns %s: %w", path, err)
 	}
 	return nil
+}
+
+// DialInNetns connects to addr from inside the network namespace pinned at
+// path, so 127.0.0.1 means the sandbox's own loopback (port-forward). The
+// socket keeps its namespace after the thread returns.
+func DialInNetns(ctx context.Context, path, network, addr string) (net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// Locked and never unlocked: the thread ends in the sandbox's
+		// namespace, so the runtime must not reuse it.
+		runtime.LockOSThread()
+		f, err := os.Open(path)
+		if err != nil {
+			done <- result{nil, fmt.Errorf("open netns: %w", err)}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- result{nil, fmt.Errorf("enter netns %s: %w", path, err)}
+			return
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		done <- result{c, err}
+	}()
+	r := <-done
+	return r.c, r.err
 }
