@@ -21,23 +21,27 @@ spec:
 `
 
 // TestOpenAPIExplain checks that kubectl explain finds kinds and field docs
-// in /openapi/v3 (it reads nothing else).
+// in /openapi/v3 (and in /openapi/v2 when asked to).
 func TestOpenAPIExplain(t *testing.T) {
 	c := StartCluster(t)
 	tests := []struct {
 		field string
+		args  []string
 		want  []string
 	}{
-		{"pod.spec.containers.ports", []string{"KIND:       Pod", "FIELD: ports <[]ContainerPort>",
+		{"pod.spec.containers.ports", nil, []string{"KIND:       Pod", "FIELD: ports <[]ContainerPort>",
 			"containerPort\t<integer> -required-", "Number of port to expose on the pod's IP address."}},
-		{"deployment.spec.strategy", []string{"GROUP:      apps", "KIND:       Deployment", "FIELD: strategy <DeploymentStrategy>",
+		{"deployment.spec.strategy", nil, []string{"GROUP:      apps", "KIND:       Deployment", "FIELD: strategy <DeploymentStrategy>",
 			"rollingUpdate\t<RollingUpdateDeployment>", "enum: Recreate, RollingUpdate"}},
 		// autoscaling/v2 is the preferred HPA version: its document must exist.
-		{"hpa.spec.behavior", []string{"GROUP:      autoscaling", "VERSION:    v2", "FIELD: behavior <HorizontalPodAutoscalerBehavior>"}},
+		{"hpa.spec.behavior", nil, []string{"GROUP:      autoscaling", "VERSION:    v2", "FIELD: behavior <HorizontalPodAutoscalerBehavior>"}},
+		// The v2 document, as protobuf: what client-go's OpenAPISchema reads.
+		{"pod.spec.restartPolicy", []string{"--output=plaintext-openapiv2"}, []string{"FIELD:    restartPolicy <string>",
+			"Restart policy for all containers within the pod."}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.field, func(t *testing.T) {
-			out := c.Kubectl("explain", tc.field)
+			out := c.Kubectl(append([]string{"explain", tc.field}, tc.args...)...)
 			for _, w := range tc.want {
 				if !strings.Contains(out, w) {
 					t.Errorf("kubectl explain %s: no %q in\n%s", tc.field, w, out)
@@ -99,6 +103,23 @@ spec:
 	if got := c.Kubectl("get", "pod", "hello-pod", "-o", "jsonpath={.spec.containers[0].ports[0].containerPort}"); got != "8000" {
 		t.Errorf("hello-pod containerPort = %q, want 8000", got)
 	}
+
+	t.Run("reapply with a change", func(t *testing.T) {
+		// kubectl builds the strategic merge patch from the v3 schema (patch
+		// strategies and merge keys) when the PATCH operation takes
+		// strategic-merge-patch+json; otherwise it fetches /openapi/v2.
+		// -v=6 logs every request.
+		out, err := c.KubectlErr(strings.Replace(seedPod, "app: hello", "app: hello2", 1), "apply", "-f", "-", "-v=6")
+		if err != nil || !strings.Contains(out, "pod/hello-pod configured") {
+			t.Fatalf("kubectl apply of a changed label = %v:\n%s", err, out)
+		}
+		if strings.Contains(out, "/openapi/v2") {
+			t.Errorf("kubectl fell back to /openapi/v2 for the patch:\n%s", out)
+		}
+		if got := c.Kubectl("get", "pod", "hello-pod", "-o", "jsonpath={.metadata.labels.app}"); got != "hello2" {
+			t.Errorf("hello-pod label app = %q, want hello2", got)
+		}
+	})
 
 	t.Run("unknown field", func(t *testing.T) {
 		bad := strings.Replace(seedPod, "name: hello-pod", "name: bad-pod", 1) + "    bogusField: 1\n"
