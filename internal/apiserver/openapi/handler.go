@@ -57,6 +57,11 @@ const (
 //
 // Mount it for every path under /openapi/ (it answers 404 elsewhere); it does
 // no authentication of its own.
+//
+// kube-openapi's handler3 and handler do the same serving but keep the
+// plain JSON (and protobuf) of every document in memory, answer an unknown
+// group-version with an empty 200, and (v2) need a gzip middleware module
+// berth does not otherwise use.
 type Handler struct {
 	kinds []*kinds.Kind
 	log   *slog.Logger
