@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
 
 	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/storage"
@@ -27,8 +28,16 @@ func deleteOptions(rq *request) (*metav1.DeleteOptions, error) {
 		return nil, err
 	}
 	if len(body) > 0 {
-		gvk := metav1.SchemeGroupVersion.WithKind("DeleteOptions")
-		if _, err := decodeBody(nil, rq.r, body, gvk, opts, validationIgnore); err != nil {
+		// Clients send meta.k8s.io/v1 (client-go) or v1 DeleteOptions; the
+		// scheme registers DeleteOptions only in each group-version, so
+		// JSON and YAML bodies are read directly.
+		var err error
+		if contentTypeIs(rq.r, runtime.ContentTypeProtobuf) {
+			err = unmarshalProtobuf(body, opts)
+		} else if err = yaml.Unmarshal(body, opts); err != nil {
+			err = apierrors.NewBadRequest(fmt.Sprintf("decode DeleteOptions: %v", err))
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -270,5 +279,22 @@ func (s *Server) deleteCollection(rq *request) error {
 		}
 	}
 	writeObject(rq.w, http.StatusOK, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess})
+	return nil
+}
+
+// unmarshalProtobuf reads a protobuf-encoded object ("k8s\x00" and a
+// runtime.Unknown envelope) whatever group-version its envelope names.
+func unmarshalProtobuf(body []byte, into interface{ Unmarshal([]byte) error }) error {
+	const magic = "k8s\x00"
+	if len(body) < len(magic) || string(body[:len(magic)]) != magic {
+		return apierrors.NewBadRequest("protobuf body without the k8s magic prefix")
+	}
+	var unk runtime.Unknown
+	if err := unk.Unmarshal(body[len(magic):]); err != nil {
+		return apierrors.NewBadRequest(fmt.Sprintf("decode protobuf envelope: %v", err))
+	}
+	if err := into.Unmarshal(unk.Raw); err != nil {
+		return apierrors.NewBadRequest(fmt.Sprintf("decode protobuf %s: %v", unk.Kind, err))
+	}
 	return nil
 }
