@@ -1,6 +1,135 @@
 package main
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"time"
 
-// runProxy runs the service proxy (nftables) and cluster DNS until ctx is done.
-func runProxy(ctx context.Context, n *nodeEnv) error { return nil }
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/berth-dev/berth/internal/dns"
+	"github.com/berth-dev/berth/internal/proxy"
+	"github.com/berth-dev/berth/internal/proxy/nft"
+	"github.com/berth-dev/berth/internal/proxy/servicelb"
+)
+
+// TODO(agent options): the agent does not get the server's --cluster-cidr
+// and --cluster-dns yet; these are their defaults.
+const (
+	proxyClusterCIDR = "10.244.0.0/16"
+	clusterDNSIP     = "10.96.0.10"
+)
+
+func init() {
+	registerReset("proxy", func(ctx context.Context, dataDir string) error {
+		return nft.DeleteTable(ctx, proxy.TableName(dataDir))
+	})
+}
+
+// runProxy runs the service proxy (nftables), the LoadBalancer status
+// controller and the cluster DNS until ctx is done. DNS listens on the
+// node address, port 53; the proxy sends kube-system/kube-dns's port 53 to
+// that listener on every node, so pods reach it at 10.96.0.10.
+func runProxy(ctx context.Context, n *nodeEnv) error {
+	log := n.log.With("component", "proxy")
+	kube, err := kubernetes.NewForConfig(n.kube)
+	if err != nil {
+		return fmt.Errorf("proxy client: %w", err)
+	}
+	nodeIP, err := proxyNodeIP(ctx, kube, n.opts)
+	if err != nil {
+		return err
+	}
+	factory := informers.NewSharedInformerFactory(kube, 0)
+	svcInf := factory.Core().V1().Services().Informer()
+	sliceInf := factory.Discovery().V1().EndpointSlices().Informer()
+	if err := svcInf.AddIndexers(dns.ServiceIPIndexers); err != nil {
+		return fmt.Errorf("index services: %w", err)
+	}
+	if err := sliceInf.AddIndexers(dns.SliceIPIndexers); err != nil {
+		return fmt.Errorf("index endpointslices: %w", err)
+	}
+	dnsEP := []proxy.Endpoint{{IP: nodeIP, Port: 53}}
+	p, err := proxy.New(proxy.Config{
+		Table:       proxy.TableName(n.opts.DataDir),
+		ClusterCIDR: netip.MustParsePrefix(proxyClusterCIDR),
+		Override: proxy.Override{
+			proxy.OverrideKey(metav1.NamespaceSystem, "kube-dns", "udp", 53): dnsEP,
+			proxy.OverrideKey(metav1.NamespaceSystem, "kube-dns", "tcp", 53): dnsEP,
+		},
+		Log: log,
+	}, factory)
+	if err != nil {
+		return err
+	}
+	lb, err := servicelb.New(kube, factory, n.log.With("component", "servicelb"))
+	if err != nil {
+		return err
+	}
+	// A node whose resolv.conf is missing still answers cluster names.
+	ups, err := dns.Upstreams("/etc/resolv.conf", clusterDNSIP, nodeIP.String())
+	if err != nil {
+		log.Warn("no upstream resolvers, names outside the cluster will fail", "err", err)
+	}
+	srv := dns.New(dns.Config{Upstreams: ups, Log: n.log.With("component", "dns")}, &dns.Store{
+		Services:    factory.Core().V1().Services().Lister(),
+		Slices:      factory.Discovery().V1().EndpointSlices().Lister(),
+		ServiceByIP: svcInf.GetIndexer(),
+		SliceByIP:   sliceInf.GetIndexer(),
+	})
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return p.Run(ctx) })
+	g.Go(func() error { return lb.Run(ctx) })
+	g.Go(func() error { return srv.ListenAndServe(ctx, net.JoinHostPort(nodeIP.String(), "53"), nil) })
+	g.Go(func() error {
+		if err := dns.EnsureService(ctx, kube, clusterDNSIP); err != nil && ctx.Err() == nil {
+			log.Error("cluster DNS service", "err", err)
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// proxyNodeIP is --node-ip, or else the InternalIP the kubelet reports for
+// this node (waiting for it to register).
+func proxyNodeIP(ctx context.Context, kube kubernetes.Interface, o *agentOptions) (netip.Addr, error) {
+	if o.NodeIP != "" {
+		ip, err := netip.ParseAddr(o.NodeIP)
+		if err != nil {
+			return netip.Addr{}, fmt.Errorf("--node-ip %q: %w", o.NodeIP, err)
+		}
+		return ip, nil
+	}
+	name := o.NodeName
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return netip.Addr{}, fmt.Errorf("node name: %w", err)
+		}
+		name = h
+	}
+	for {
+		if node, err := kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err == nil {
+			for _, a := range node.Status.Addresses {
+				if ip, err := netip.ParseAddr(a.Address); a.Type == corev1.NodeInternalIP && err == nil && ip.Is4() {
+					return ip, nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return netip.Addr{}, errors.Join(ctx.Err(), fmt.Errorf("node %s has no InternalIP", name))
+		case <-time.After(time.Second):
+		}
+	}
+}
