@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/berth-dev/berth/internal/controller/ctrlutil"
 	"github.com/berth-dev/berth/internal/controller/deployment"
@@ -14,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/internal/controller/namespace"
 	"github.com/berth-dev/berth/internal/controller/replicaset"
 	"github.com/berth-dev/berth/internal/controller/serviceaccount"
+	"github.com/berth-dev/berth/internal/controller/volume"
 )
 
 // runControllers runs the controller manager (with leader election on the
@@ -21,7 +23,7 @@ import (
 func runControllers(ctx context.Context, cp *controlPlane) error {
 	return manager.Run(ctx, manager.Config{
 		Kube:        cp.admin,
-		Controllers: controllers(rootCA(cp)),
+		Controllers: controllers(rootCA(cp), filepath.Join(cp.opts.DataDir, "storage")),
 		Log:         cp.log.With("component", "controller-manager"),
 	})
 }
@@ -41,7 +43,7 @@ func rootCA(cp *controlPlane) []byte {
 }
 
 // controllers is the list the manager runs; add a line per controller.
-func controllers(rootCA []byte) []manager.Controller {
+func controllers(rootCA []byte, storageDir string) []manager.Controller {
 	return []manager.Controller{
 		{Name: "replicaset", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			c, err := replicaset.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "replicaset-controller"), cc.Log)
@@ -65,6 +67,11 @@ func controllers(rootCA []byte) []manager.Controller {
 		}},
 		{Name: "serviceaccount", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			c, err := serviceaccount.New(cc.Client, cc.Informers, rootCA, cc.Log)
+			return workers(c, err, 2)
+		}},
+		{Name: "persistentvolume", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			c, err := volume.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "persistentvolume-controller"),
+				storageDir, cc.Log.With("component", "persistentvolume"))
 			return workers(c, err, 2)
 		}},
 		{Name: "endpoints", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
