@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // seedPod is the seed's Pod manifest, as a user applies it.
@@ -48,6 +51,31 @@ func TestOpenAPIExplain(t *testing.T) {
 				}
 			}
 		})
+	}
+
+	// Every resource discovery lists, at every version, has a schema.
+	explained := 0
+	for _, gv := range strings.Fields(c.Kubectl("api-versions")) {
+		path := "/apis/" + gv
+		if gv == "v1" {
+			path = "/api/v1"
+		}
+		var list metav1.APIResourceList
+		if err := json.Unmarshal([]byte(c.Kubectl("get", "--raw", path)), &list); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		for _, r := range list.APIResources {
+			if strings.Contains(r.Name, "/") {
+				continue // a subresource
+			}
+			if out, err := c.KubectlErr("", "explain", r.Name, "--api-version="+gv); err != nil {
+				t.Errorf("kubectl explain %s --api-version=%s: %v\n%s", r.Name, gv, err, out)
+			}
+			explained++
+		}
+	}
+	if explained < 30 {
+		t.Errorf("explained %d resources; discovery should list more than 30", explained)
 	}
 }
 
