@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/apiserver"
 	"github.com/berth-dev/berth/internal/apiserver/kinds"
 	"github.com/berth-dev/berth/internal/apiserver/nodeproxy"
@@ -59,10 +61,15 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 	}
 
 	store := storage.New(etcd, log.With("component", "storage"))
+	adm, err := newAdmission(o, store, log.With("component", "admission"))
+	if err != nil {
+		return err
+	}
 	api := apiserver.New(apiserver.Config{
 		Store:     store,
 		PKI:       pki,
 		Token:     token,
+		Admission: adm,
 		NodeProxy: nodeproxy.NotImplemented,
 		OpenAPI:   openapi.New(kinds.All(), log.With("component", "openapi")),
 		Log:       log.With("component", "apiserver"),
@@ -113,6 +120,25 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 		return nil
 	})
 	return g.Wait()
+}
+
+// newAdmission builds the admission chain over the store, with the service
+// ranges from the flags.
+func newAdmission(o *serverOptions, store *storage.Store, log *slog.Logger) (*admission.Plugins, error) {
+	cidr, err := netip.ParsePrefix(o.ServiceCIDR)
+	if err != nil {
+		return nil, fmt.Errorf("--service-cidr: %w", err)
+	}
+	var ports admission.PortRange
+	if _, err := fmt.Sscanf(o.NodePortRange, "%d-%d", &ports.First, &ports.Last); err != nil {
+		return nil, fmt.Errorf("--service-node-port-range %q: want FIRST-LAST", o.NodePortRange)
+	}
+	adm, err := admission.New(admission.Config{Claims: storage.NewClaims(store), Reader: apiserver.NewReader(store),
+		ServiceCIDR: cidr, NodePorts: ports, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("admission: %w", err)
+	}
+	return adm, nil
 }
 
 // openEtcd connects to --etcd-endpoints or starts the embedded member in DATA_DIR/etcd.

@@ -101,8 +101,12 @@ func (s *Server) serveGeneric(rq *request) error {
 
 func gr(k *kinds.Kind) schema.GroupResource { return k.GroupVersionResource().GroupResource() }
 
-// apiError turns storage errors into Status errors naming the resource.
 func (s *Server) apiError(k *kinds.Kind, name string, err error) error {
+	return apiErrorFor(k, name, err)
+}
+
+// apiErrorFor turns storage errors into Status errors naming the resource.
+func apiErrorFor(k *kinds.Kind, name string, err error) error {
 	var ee *storage.ExpiredError
 	var ce *storage.InvalidContinueError
 	switch {
