@@ -124,6 +124,25 @@ func ingressKind(k *Kind) {
 	setValidation(k, dnsSubdomain, nil, nil)
 }
 
+func ingressClassKind(k *Kind) {
+	k.Columns = []metav1.TableColumnDefinition{nameColumn,
+		str("Controller", "Controller that is responsible for handling this class"),
+		str("Parameters", "A reference to a resource with additional parameters"), ageColumn}
+	k.Row = func(obj runtime.Object) []interface{} {
+		ic := obj.(*networkingv1.IngressClass)
+		params := "<none>"
+		if p := ic.Spec.Parameters; p != nil {
+			params = p.Kind
+			if p.APIGroup != nil {
+				params += "." + *p.APIGroup
+			}
+			params += "/" + p.Name
+		}
+		return []interface{}{ic.Name, ic.Spec.Controller, params, age(ic.CreationTimestamp)}
+	}
+	setValidation(k, dnsSubdomain, nil, nil)
+}
+
 func podDisruptionBudgetKind(k *Kind) {
 	k.Columns = []metav1.TableColumnDefinition{nameColumn,
 		str("Min Available", "The minimum number of pods that must be available."),

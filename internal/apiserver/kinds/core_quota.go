@@ -62,6 +62,26 @@ func sortedResourceNames(l corev1.ResourceList) []string {
 
 func limitRangeKind(k *Kind) {
 	defaultTable(k)
+	// Upstream's SetDefaults_LimitRangeItem for Container items: the default
+	// limit falls back to max, the default request to the default limit,
+	// then to min.
+	k.Default = func(obj runtime.Object) {
+		for i := range obj.(*corev1.LimitRange).Spec.Limits {
+			item := &obj.(*corev1.LimitRange).Spec.Limits[i]
+			if item.Type != corev1.LimitTypeContainer {
+				continue
+			}
+			if item.Default == nil {
+				item.Default = corev1.ResourceList{}
+			}
+			if item.DefaultRequest == nil {
+				item.DefaultRequest = corev1.ResourceList{}
+			}
+			fillMissing(item.Default, item.Max)
+			fillMissing(item.DefaultRequest, item.Default)
+			fillMissing(item.DefaultRequest, item.Min)
+		}
+	}
 	setValidation(k, dnsSubdomain, func(obj runtime.Object) field.ErrorList {
 		lr := obj.(*corev1.LimitRange)
 		var errs field.ErrorList
@@ -82,4 +102,13 @@ func limitRangeKind(k *Kind) {
 		}
 		return errs
 	}, nil)
+}
+
+// fillMissing copies into dst the resources of src it lacks.
+func fillMissing(dst, src corev1.ResourceList) {
+	for n, q := range src {
+		if _, ok := dst[n]; !ok {
+			dst[n] = q.DeepCopy()
+		}
+	}
 }

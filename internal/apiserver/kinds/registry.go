@@ -107,7 +107,7 @@ var registry = []*Kind{
 		Subresources: []string{"status"}}, networkingv1.SchemeGroupVersion, "Ingress",
 		func() runtime.Object { return &networkingv1.Ingress{} }, func() runtime.Object { return &networkingv1.IngressList{} }, ingressKind),
 	withKind(&Kind{Resource: "ingressclasses", Singular: "ingressclass"}, networkingv1.SchemeGroupVersion, "IngressClass",
-		func() runtime.Object { return &networkingv1.IngressClass{} }, func() runtime.Object { return &networkingv1.IngressClassList{} }, nil),
+		func() runtime.Object { return &networkingv1.IngressClass{} }, func() runtime.Object { return &networkingv1.IngressClassList{} }, ingressClassKind),
 	withKind(&Kind{Resource: "storageclasses", Singular: "storageclass", ShortNames: []string{"sc"}}, storagev1.SchemeGroupVersion, "StorageClass",
 		func() runtime.Object { return &storagev1.StorageClass{} }, func() runtime.Object { return &storagev1.StorageClassList{} }, storageClassKind),
 	withKind(&Kind{Resource: "poddisruptionbudgets", Singular: "poddisruptionbudget", ShortNames: []string{"pdb"}, Namespaced: true,

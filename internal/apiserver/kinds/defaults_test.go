@@ -1,0 +1,184 @@
+package kinds
+
+import (
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+func TestPodDefaults(t *testing.T) {
+	k := kindFor(t, "", "v1", "pods")
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{
+		{Name: "a", Image: "nginx", Ports: []corev1.ContainerPort{{ContainerPort: 80}},
+			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Port: intstr.FromInt32(80)}}},
+			Resources:      corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}},
+		{Name: "b", Image: "registry:5000/busybox:1.36"},
+		{Name: "c", Image: "busybox@sha256:abc"},
+	}, Volumes: []corev1.Volume{{Name: "v"}}}}
+	k.Default(pod)
+	k.PrepareForCreate(pod)
+	s := pod.Spec
+	checks := []struct {
+		what      string
+		got, want interface{}
+	}{
+		{"restartPolicy", s.RestartPolicy, corev1.RestartPolicyAlways},
+		{"dnsPolicy", s.DNSPolicy, corev1.DNSClusterFirst},
+		{"terminationGracePeriodSeconds", *s.TerminationGracePeriodSeconds, int64(30)},
+		{"schedulerName", s.SchedulerName, "default-scheduler"},
+		{"enableServiceLinks", *s.EnableServiceLinks, true},
+		{"securityContext set", s.SecurityContext != nil, true},
+		{"pull policy, no tag", s.Containers[0].ImagePullPolicy, corev1.PullAlways},
+		{"pull policy, tag and registry port", s.Containers[1].ImagePullPolicy, corev1.PullIfNotPresent},
+		{"pull policy, digest", s.Containers[2].ImagePullPolicy, corev1.PullIfNotPresent},
+		{"terminationMessagePath", s.Containers[0].TerminationMessagePath, "/dev/termination-log"},
+		{"terminationMessagePolicy", s.Containers[0].TerminationMessagePolicy, corev1.TerminationMessageReadFile},
+		{"port protocol", s.Containers[0].Ports[0].Protocol, corev1.ProtocolTCP},
+		{"probe period", s.Containers[0].ReadinessProbe.PeriodSeconds, int32(10)},
+		{"probe path", s.Containers[0].ReadinessProbe.HTTPGet.Path, "/"},
+		{"request from limit", s.Containers[0].Resources.Requests.Cpu().String(), "1"},
+		{"empty volume is emptyDir", s.Volumes[0].EmptyDir != nil, true},
+		{"phase", pod.Status.Phase, corev1.PodPending},
+		{"qos", pod.Status.QOSClass, corev1.PodQOSBurstable},
+	}
+	for _, c := range checks {
+		if !equality.Semantic.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
+		}
+	}
+}
+
+func TestServiceDefaults(t *testing.T) {
+	k := kindFor(t, "", "v1", "services")
+	svc := &corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 8200}}}}
+	k.Default(svc)
+	s := svc.Spec
+	if s.SessionAffinity != corev1.ServiceAffinityNone || s.Ports[0].Protocol != corev1.ProtocolTCP ||
+		s.Ports[0].TargetPort != intstr.FromInt32(8200) || s.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyCluster ||
+		*s.InternalTrafficPolicy != corev1.ServiceInternalTrafficPolicyCluster || *s.IPFamilyPolicy != corev1.IPFamilyPolicySingleStack ||
+		len(s.IPFamilies) != 1 || s.IPFamilies[0] != corev1.IPv4Protocol {
+		t.Errorf("defaulted service spec = %+v", s)
+	}
+	plain := &corev1.Service{Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
+	k.Default(plain)
+	if plain.Spec.Type != corev1.ServiceTypeClusterIP || plain.Spec.ExternalTrafficPolicy != "" {
+		t.Errorf("type %q externalTrafficPolicy %q, want ClusterIP and none", plain.Spec.Type, plain.Spec.ExternalTrafficPolicy)
+	}
+}
+
+func TestWorkloadDefaults(t *testing.T) {
+	d := &appsv1.Deployment{}
+	kindFor(t, "apps", "v1", "deployments").Default(d)
+	ru := d.Spec.Strategy.RollingUpdate
+	if *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType ||
+		ru.MaxSurge.String() != "25%" || ru.MaxUnavailable.String() != "25%" ||
+		*d.Spec.RevisionHistoryLimit != 10 || *d.Spec.ProgressDeadlineSeconds != 600 ||
+		d.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyAlways {
+		t.Errorf("defaulted deployment spec = %+v", d.Spec)
+	}
+	ds := &appsv1.DaemonSet{}
+	kindFor(t, "apps", "v1", "daemonsets").Default(ds)
+	if dru := ds.Spec.UpdateStrategy.RollingUpdate; dru.MaxUnavailable.String() != "1" || dru.MaxSurge.String() != "0" || *ds.Spec.RevisionHistoryLimit != 10 {
+		t.Errorf("defaulted daemonset strategy = %+v", ds.Spec.UpdateStrategy)
+	}
+	rc := &corev1.ReplicationController{Spec: corev1.ReplicationControllerSpec{Template: &corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "x"}}}}}
+	kindFor(t, "", "v1", "replicationcontrollers").Default(rc)
+	if rc.Spec.Selector["app"] != "x" || rc.Labels["app"] != "x" || *rc.Spec.Replicas != 1 {
+		t.Errorf("rc selector %v labels %v replicas %d", rc.Spec.Selector, rc.Labels, *rc.Spec.Replicas)
+	}
+}
+
+func TestJobDefaultsAndSelector(t *testing.T) {
+	k := kindFor(t, "batch", "v1", "jobs")
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "pi", UID: "1234"}}
+	k.Default(job)
+	k.PrepareForCreate(job)
+	s := job.Spec
+	if *s.Completions != 1 || *s.Parallelism != 1 || *s.BackoffLimit != 6 || *s.CompletionMode != batchv1.NonIndexedCompletion || *s.Suspend {
+		t.Errorf("defaulted job spec = %+v", s)
+	}
+	if s.Selector.MatchLabels["batch.kubernetes.io/controller-uid"] != "1234" {
+		t.Errorf("selector = %v, want controller-uid 1234", s.Selector)
+	}
+	for _, l := range []string{"batch.kubernetes.io/controller-uid", "controller-uid", "batch.kubernetes.io/job-name", "job-name"} {
+		if s.Template.Labels[l] == "" {
+			t.Errorf("template label %s missing: %v", l, s.Template.Labels)
+		}
+	}
+	cj := &batchv1.CronJob{}
+	kindFor(t, "batch", "v1", "cronjobs").Default(cj)
+	if cj.Spec.ConcurrencyPolicy != batchv1.AllowConcurrent || *cj.Spec.Suspend || *cj.Spec.SuccessfulJobsHistoryLimit != 3 || *cj.Spec.FailedJobsHistoryLimit != 1 {
+		t.Errorf("defaulted cronjob spec = %+v", cj.Spec)
+	}
+}
+
+func TestHPAConversion(t *testing.T) {
+	v1 := kindFor(t, "autoscaling", "v1", "horizontalpodautoscalers")
+	fifty := int32(50)
+	in := &autoscalingv1.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: autoscalingv1.HorizontalPodAutoscalerSpec{ScaleTargetRef: autoscalingv1.CrossVersionObjectReference{Kind: "Deployment", Name: "web"},
+			MaxReplicas: 4, TargetCPUUtilizationPercentage: &fifty}}
+	stored, err := v1.ToStorage(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := stored.(*autoscalingv2.HorizontalPodAutoscaler)
+	if len(v2.Spec.Metrics) != 1 || *v2.Spec.Metrics[0].Resource.Target.AverageUtilization != 50 || v2.Spec.Metrics[0].Resource.Name != corev1.ResourceCPU {
+		t.Fatalf("v2 metrics = %+v", v2.Spec.Metrics)
+	}
+	back, err := v1.FromStorage(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := back.(*autoscalingv1.HorizontalPodAutoscaler); *got.Spec.TargetCPUUtilizationPercentage != 50 || got.Spec.MaxReplicas != 4 {
+		t.Errorf("round trip = %+v", got.Spec)
+	}
+	// A v2 HPA without metrics gets upstream's 80% CPU target.
+	h := &autoscalingv2.HorizontalPodAutoscaler{}
+	kindFor(t, "autoscaling", "v2", "horizontalpodautoscalers").Default(h)
+	if *h.Spec.MinReplicas != 1 || *h.Spec.Metrics[0].Resource.Target.AverageUtilization != 80 {
+		t.Errorf("defaulted v2 spec = %+v", h.Spec)
+	}
+}
+
+func TestEventConversion(t *testing.T) {
+	k := kindFor(t, "events.k8s.io", "v1", "events")
+	in := &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e", Namespace: "default"},
+		Regarding: corev1.ObjectReference{Kind: "Pod", Name: "web"}, Note: "pulled", Reason: "Pulled",
+		ReportingController: "kubelet", DeprecatedCount: 2}
+	stored, err := k.ToStorage(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := stored.(*corev1.Event)
+	if core.InvolvedObject.Name != "web" || core.Message != "pulled" || core.Count != 2 || core.ReportingController != "kubelet" {
+		t.Errorf("core event = %+v", core)
+	}
+	if f := k.Fields(in); f["regarding.name"] != "web" || f["involvedObject.name"] != "web" || f["reportingController"] != "kubelet" {
+		t.Errorf("fields = %v", f)
+	}
+	back, _ := k.FromStorage(core)
+	if got := back.(*eventsv1.Event); got.Note != "pulled" || got.Regarding.Kind != "Pod" || got.DeprecatedCount != 2 {
+		t.Errorf("round trip = %+v", got)
+	}
+}
+
+func TestLimitRangeDefaults(t *testing.T) {
+	lr := &corev1.LimitRange{Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{Type: corev1.LimitTypeContainer,
+		Max: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}}}}}
+	kindFor(t, "", "v1", "limitranges").Default(lr)
+	item := lr.Spec.Limits[0]
+	if item.Default.Cpu().String() != "2" || item.DefaultRequest.Cpu().String() != "2" {
+		t.Errorf("default %v defaultRequest %v, want both 2 from max", item.Default, item.DefaultRequest)
+	}
+}

@@ -1,0 +1,156 @@
+package kinds
+
+import (
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// message renders errs the way the API server's 422 does, so the test
+// reads like what kubectl prints.
+func message(k *Kind, name string, obj runtime.Object, old runtime.Object) string {
+	if k.Default != nil {
+		k.Default(obj)
+	}
+	var errs = k.Validate(obj)
+	if old != nil {
+		errs = k.ValidateUpdate(obj, old)
+	}
+	if len(errs) == 0 {
+		return ""
+	}
+	return apierrors.NewInvalid(k.GVK.GroupKind(), name, errs).Error()
+}
+
+func simplePod(name string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}}}
+}
+
+func deployment(selector, template map[string]string, replicas int32) *appsv1.Deployment {
+	return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: selector},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: template},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx"}}}}}}
+}
+
+func TestValidate(t *testing.T) {
+	app := map[string]string{"app": "web"}
+	tests := []struct {
+		name     string
+		resource string
+		group    string
+		obj      runtime.Object
+		want     string // substring of the Invalid error; "" means valid
+	}{
+		{"good pod", "pods", "", simplePod("web"), ""},
+		{"bad pod name", "pods", "", simplePod("Hello_Pod"),
+			`Pod "Hello_Pod" is invalid: metadata.name: Invalid value: "Hello_Pod": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`},
+		{"pod without containers", "pods", "", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default"}},
+			`spec.containers: Required value`},
+		{"container without image", "pods", "", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}, `spec.containers[0].image: Required value`},
+		{"bad container port", "pods", "", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x", Ports: []corev1.ContainerPort{{ContainerPort: 70000}}}}}},
+			`spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive`},
+		{"bad label", "pods", "", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default", Labels: map[string]string{"a": "-x-"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x"}}}}, `metadata.labels: Invalid value: "-x-"`},
+		{"selector mismatch", "deployments", "apps", deployment(app, map[string]string{"app": "other"}, 1),
+			"spec.template.metadata.labels: Invalid value: {\"app\":\"other\"}: `selector` does not match template `labels`"},
+		{"negative replicas", "deployments", "apps", deployment(app, app, -1), `spec.replicas: Invalid value: -1: must be greater than or equal to 0`},
+		{"service name must be DNS-1035", "services", "", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "1svc", Namespace: "default"},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}, `metadata.name: Invalid value: "1svc": a DNS-1035 label must consist of`},
+		{"service without ports", "services", "", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "default"}},
+			`spec.ports: Required value`},
+		{"two unnamed ports", "services", "", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "default"},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}, {Port: 81}}}}, `spec.ports[0].name: Required value`},
+		{"node port on ClusterIP", "services", "", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "default"},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80, NodePort: 30080}}}},
+			`spec.ports[0].nodePort: Forbidden: may not be used when ` + "`type`" + ` is 'ClusterIP'`},
+		{"bad cron schedule", "cronjobs", "batch", &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "default"},
+			Spec: batchv1.CronJobSpec{Schedule: "61 * * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+				Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}}}}},
+			`spec.schedule: Invalid value: "61 * * * *": end of range (61) above maximum (59): 61`},
+		{"good cron macro", "cronjobs", "batch", &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "default"},
+			Spec: batchv1.CronJobSpec{Schedule: "@hourly", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+				Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}}}}}, ""},
+		{"job with restartPolicy Always", "jobs", "batch", &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "j", Namespace: "default", UID: "u1"},
+			Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyAlways,
+				Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}}},
+			`spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: "OnFailure", "Never"`},
+		{"configmap key", "configmaps", "", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "default"},
+			Data: map[string]string{"a b": "1"}}, `data[a b]: Invalid value: "a b": a valid config key must consist of alphanumeric characters`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k := kindFor(t, tc.group, "v1", tc.resource)
+			if k.PrepareForCreate != nil {
+				k.PrepareForCreate(tc.obj)
+			}
+			got := message(k, metaOf(tc.obj).GetName(), tc.obj, nil)
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("Validate() = %q\nwant containing %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateUpdate(t *testing.T) {
+	app := map[string]string{"app": "web"}
+	image := func(p *corev1.Pod) { p.Spec.Containers[0].Image = "busybox:1.36" }
+	port := func(p *corev1.Pod) { p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80}} }
+	tests := []struct {
+		name     string
+		group    string
+		resource string
+		old, obj func() runtime.Object
+		want     string
+	}{
+		{"pod image may change", "", "pods", func() runtime.Object { return simplePod("p") },
+			func() runtime.Object {
+				p := simplePod("p")
+				image(p)
+				p.Spec.Containers[0].ImagePullPolicy = corev1.PullAlways
+				return p
+			}, ""},
+		{"pod ports may not change", "", "pods", func() runtime.Object { return simplePod("p") },
+			func() runtime.Object { p := simplePod("p"); port(p); return p },
+			"spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"},
+		{"deployment selector immutable", "apps", "deployments",
+			func() runtime.Object { return deployment(app, app, 1) },
+			func() runtime.Object {
+				return deployment(map[string]string{"app": "web", "v": "2"}, map[string]string{"app": "web", "v": "2"}, 1)
+			},
+			`spec.selector: Invalid value: `},
+		{"service cluster IP immutable", "", "services",
+			func() runtime.Object {
+				return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "default"},
+					Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.20", Ports: []corev1.ServicePort{{Port: 80}}}}
+			},
+			func() runtime.Object {
+				return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "default"},
+					Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.21", Ports: []corev1.ServicePort{{Port: 80}}}}
+			},
+			`spec.clusterIPs[0]: Invalid value: ["10.96.0.21"]: may not change once set`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k := kindFor(t, tc.group, "v1", tc.resource)
+			old, obj := tc.old(), tc.obj()
+			k.Default(old)
+			// The API server carries the stored resourceVersion over.
+			metaOf(old).SetResourceVersion("7")
+			metaOf(obj).SetResourceVersion("7")
+			got := message(k, metaOf(old).GetName(), obj, old)
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("ValidateUpdate() = %q\nwant containing %q", got, tc.want)
+			}
+		})
+	}
+}
