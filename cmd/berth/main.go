@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
 	"github.com/berth-dev/berth/internal/version"
 )
@@ -61,7 +62,11 @@ func newRootCommand() *cobra.Command {
 			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			slog.SetDefault(log)
+			// client-go and etcd's client log through klog; route it into the
+			// same handler so a process's output has one format.
+			klog.SetSlogLogger(log.With("component", "client-go"))
 			return nil
 		},
 	}
