@@ -11,6 +11,7 @@ import (
 	"github.com/berth-dev/berth/internal/controller/endpoints"
 	"github.com/berth-dev/berth/internal/controller/endpointslice"
 	"github.com/berth-dev/berth/internal/controller/garbagecollector"
+	"github.com/berth-dev/berth/internal/controller/job"
 	"github.com/berth-dev/berth/internal/controller/manager"
 	"github.com/berth-dev/berth/internal/controller/namespace"
 	"github.com/berth-dev/berth/internal/controller/replicaset"
@@ -56,6 +57,14 @@ func controllers(rootCA []byte, storageDir string) []manager.Controller {
 		{Name: "deployment", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			c, err := deployment.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "deployment-controller"), cc.Log)
 			return workers(c, err, 5)
+		}},
+		{Name: "job", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			c, err := job.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "job-controller"), cc.Log)
+			return workers(c, err, 5)
+		}},
+		{Name: "ttlafterfinished", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			c, err := job.NewTTL(cc.Client, cc.Informers, cc.Log)
+			return workers(c, err, 2)
 		}},
 		{Name: "garbagecollector", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			gc := garbagecollector.New(cc.Metadata, cc.Discovery, cc.MetadataInformers, cc.Log)
