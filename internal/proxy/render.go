@@ -243,7 +243,9 @@ func (r *renderer) port(s *Service, p Port) {
 			pick = fmt.Sprintf("numgen random mod %d == 0 ", left)
 		}
 		rules = append(rules, pick+update[i]+dnat(ep))
-		if !r.hairpinSeen[ep.IP] {
+		// Only pods sit on bridge ports; a node-local endpoint (the API
+		// server, DNS) must not be masqueraded onto lo.
+		if r.cfg.ClusterCIDR.Contains(ep.IP) && !r.hairpinSeen[ep.IP] {
 			r.hairpinSeen[ep.IP] = true
 			r.hairpin = append(r.hairpin, ep.IP.String()+" . "+ep.IP.String())
 		}

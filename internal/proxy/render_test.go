@@ -64,6 +64,8 @@ func TestRender(t *testing.T) {
 			"ip saddr @aff-default/hello/tcp/8200/10.244.0.6/8000 update @aff-default/hello/tcp/8200/10.244.0.6/8000 { ip saddr } meta l4proto tcp dnat to 10.244.0.6:8000",
 			"numgen random mod 3 == 0 update @aff-default/hello/tcp/8200/10.244.0.5/8000 { ip saddr } meta l4proto tcp dnat to 10.244.0.5:8000",
 		}, nil},
+		{"node-local endpoint is not in the hairpin set", []Service{hello(func(s *Service) { s.Ports[0].Endpoints = []Endpoint{ep("172.20.0.2", 6443)} })},
+			[]string{"dnat to 172.20.0.2:6443"}, []string{"add element ip berth-test hairpin"}},
 		{"first of two services claiming one external IP wins", []Service{
 			hello(func(s *Service) { s.ExternalIPs = []netip.Addr{netip.MustParseAddr("172.20.1.30")} }),
 			hello(func(s *Service) {
