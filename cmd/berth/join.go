@@ -2,16 +2,35 @@ package main
 
 import (
 	"context"
-	"path/filepath"
+	"errors"
+	"fmt"
+	"net"
+	"time"
 
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/berth-dev/berth/internal/auth"
 )
 
-// join exchanges the join token for this node's credentials.
-//
-// TODO(node agent): until the server's join endpoint lands this uses the
-// admin kubeconfig from the shared data dir, which only works for `berth up`.
+// join exchanges the join token for this node's credentials (a client
+// certificate for system:node:NAME signed by the cluster CA), retrying
+// while the server cannot be reached yet, as k3s's agent does. A refused
+// token fails at once.
 func join(ctx context.Context, o *agentOptions) (*rest.Config, error) {
-	return clientcmd.BuildConfigFromFlags("", filepath.Join(o.DataDir, "kubeconfig"))
+	name, _ := nodeIdentity(o)
+	for {
+		cfg, err := auth.Join(ctx, o.Server, o.Token, name)
+		if err == nil {
+			return cfg, nil
+		}
+		var netErr *net.OpError
+		if !errors.As(err, &netErr) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-time.After(2 * time.Second):
+		}
+	}
 }

@@ -60,6 +60,7 @@ func buildContainerConfig(pod *corev1.Pod, c *corev1.Container, in containerSpec
 	}
 	cfg := ContainerConfig{
 		Name:       containerName(pod, c.Name, in.attempt),
+		Hostname:   podHostname(pod),
 		Image:      in.imageRef,
 		Entrypoint: expandAll(c.Command),
 		Cmd:        expandAll(c.Args),

@@ -46,6 +46,7 @@ var ErrImageNotPresent = errors.New("kubelet: image not present")
 // ContainerConfig is what the kubelet asks the runtime to create.
 type ContainerConfig struct {
 	Name                string
+	Hostname            string // for $HOSTNAME; the UTS namespace already has it
 	Image               string
 	Entrypoint          []string // nil keeps the image's
 	Cmd                 []string // nil keeps the image's (when Entrypoint is nil)
@@ -123,7 +124,12 @@ type ExecOptions struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Width, Height  uint16
+	// Resize delivers terminal size changes of a Tty session; nil for none.
+	Resize <-chan TermSize
 }
+
+// TermSize is a terminal size in characters.
+type TermSize struct{ Width, Height uint16 }
 
 // ContainerStats are cgroup readings.
 type ContainerStats struct {

@@ -321,6 +321,7 @@ func (k *Kubelet) serveExec(w http.ResponseWriter, r *http.Request) {
 	wantStdin := q.Get("stdin") == "true" || q.Get("stdin") == "1"
 	tty := q.Get("tty") == "true" || q.Get("tty") == "1"
 	var stdin io.Reader
+	resize := make(chan TermSize, 4)
 	stdinR, stdinW := io.Pipe()
 	if wantStdin {
 		stdin = stdinR
@@ -346,8 +347,13 @@ func (k *Kubelet) serveExec(w http.ResponseWriter, r *http.Request) {
 					stdinW.Close()
 				}
 			case chResize:
-				// Terminal resizes after the start are not passed on: the
-				// engine takes only an initial size.
+				var sz TermSize
+				if json.Unmarshal(data[1:], &sz) == nil && sz.Width > 0 {
+					select {
+					case resize <- sz:
+					default: // a newer size follows; drop this one
+					}
+				}
 			}
 		}
 	}()
@@ -367,7 +373,7 @@ func (k *Kubelet) serveExec(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		var code int
-		code, err = k.rt.Exec(ctx, ci.ID, ExecOptions{Cmd: cmd, Tty: tty, Stdin: stdin, Stdout: stdout, Stderr: stderr, Width: 80, Height: 24})
+		code, err = k.rt.Exec(ctx, ci.ID, ExecOptions{Cmd: cmd, Tty: tty, Stdin: stdin, Stdout: stdout, Stderr: stderr, Resize: resize})
 		status = execStatus(code, err)
 	}
 	b, _ := json.Marshal(status) // a Status always marshals
