@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/berth-dev/berth/internal/controller/cronjob"
 	"github.com/berth-dev/berth/internal/controller/ctrlutil"
 	"github.com/berth-dev/berth/internal/controller/deployment"
 	"github.com/berth-dev/berth/internal/controller/endpoints"
@@ -65,6 +66,10 @@ func controllers(rootCA []byte, storageDir string) []manager.Controller {
 		{Name: "ttlafterfinished", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			c, err := job.NewTTL(cc.Client, cc.Informers, cc.Log)
 			return workers(c, err, 2)
+		}},
+		{Name: "cronjob", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			c, err := cronjob.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "cronjob-controller"), cc.Log)
+			return workers(c, err, 5)
 		}},
 		{Name: "garbagecollector", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			gc := garbagecollector.New(cc.Metadata, cc.Discovery, cc.MetadataInformers, cc.Log)
