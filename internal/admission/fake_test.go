@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -88,6 +89,8 @@ func resourceOf(o runtime.Object) string {
 		return "limitranges"
 	case *corev1.ConfigMap:
 		return "configmaps"
+	case *schedulingv1.PriorityClass:
+		return "priorityclasses"
 	}
 	return ""
 }

@@ -47,7 +47,8 @@ type Config struct {
 }
 
 // Plugins is berth's admission chain, in upstream's order: NamespaceLifecycle,
-// LimitRanger, ServiceAccount, DefaultTolerationSeconds, ResourceQuota, then
+// LimitRanger, ServiceAccount, DefaultTolerationSeconds, Priority,
+// ResourceQuota, then
 // the Service ClusterIP/NodePort allocation upstream does in its REST layer.
 type Plugins struct {
 	claims Claims
@@ -105,6 +106,9 @@ func (p *Plugins) Admit(ctx context.Context, a *Attributes) error {
 		}
 		defaultServiceAccount(a)
 		defaultTolerations(a)
+		if err := p.priority(ctx, a); err != nil {
+			return err
+		}
 	}
 	if err := p.resourceQuota(ctx, a); err != nil {
 		return err

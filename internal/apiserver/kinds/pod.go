@@ -70,15 +70,6 @@ func defaultPod(pod *corev1.Pod) {
 		pod.Spec.ServiceAccountName = pod.Spec.DeprecatedServiceAccount
 	}
 	pod.Spec.DeprecatedServiceAccount = pod.Spec.ServiceAccountName
-	// What the Priority admission plugin sets when no PriorityClass applies.
-	if pod.Spec.Priority == nil && pod.Spec.PriorityClassName == "" {
-		zero := int32(0)
-		pod.Spec.Priority = &zero
-	}
-	if pod.Spec.PreemptionPolicy == nil {
-		p := corev1.PreemptLowerPriority
-		pod.Spec.PreemptionPolicy = &p
-	}
 	// SetDefaults_Pod: a container's requests default to its limits.
 	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range list {
@@ -470,6 +461,16 @@ func validateProtocol(proto corev1.Protocol, p *field.Path) field.ErrorList {
 // the common resources: non-negative quantities, requests <= limits.
 func validateResources(r *corev1.ResourceRequirements, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
+	for _, list := range []struct {
+		name string
+		l    corev1.ResourceList
+	}{{"limits", r.Limits}, {"requests", r.Requests}} {
+		for name := range list.l {
+			if !containerResourceName(name) {
+				errs = append(errs, field.Invalid(p.Child(list.name).Key(string(name)), name, "must be a standard resource for containers"))
+			}
+		}
+	}
 	for name, q := range r.Limits {
 		if q.Sign() < 0 {
 			errs = append(errs, field.Invalid(p.Child("limits").Key(string(name)), q.String(), "must be greater than or equal to 0"))
@@ -485,6 +486,18 @@ func validateResources(r *corev1.ResourceRequirements, p *field.Path) field.Erro
 		}
 	}
 	return errs
+}
+
+// containerResourceName: cpu, memory, ephemeral-storage, hugepages-<size>,
+// or a domain-qualified extended resource.
+func containerResourceName(n corev1.ResourceName) bool {
+	switch {
+	case n == corev1.ResourceCPU, n == corev1.ResourceMemory, n == corev1.ResourceEphemeralStorage:
+		return true
+	case strings.HasPrefix(string(n), corev1.ResourceHugePagesPrefix):
+		return true
+	}
+	return strings.Contains(string(n), "/")
 }
 
 // podUpdateForbidden is upstream's message for a pod spec change beyond the
