@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/berth-dev/berth/internal/dns"
+	"github.com/berth-dev/berth/internal/netpol"
 	"github.com/berth-dev/berth/internal/proxy"
 	"github.com/berth-dev/berth/internal/proxy/nft"
 	"github.com/berth-dev/berth/internal/proxy/servicelb"
@@ -30,12 +31,13 @@ const (
 
 func init() {
 	registerReset("proxy", func(ctx context.Context, dataDir string) error {
-		return nft.DeleteTable(ctx, proxy.TableName(dataDir))
+		return errors.Join(nft.DeleteTable(ctx, proxy.TableName(dataDir)), nft.DeleteTable(ctx, netpol.TableName(dataDir)))
 	})
 }
 
 // runProxy runs the service proxy (nftables), the LoadBalancer status
-// controller and the cluster DNS until ctx is done. DNS listens on the
+// controller, NetworkPolicy enforcement and the cluster DNS until ctx is
+// done. DNS listens on the
 // node address, port 53; the proxy sends kube-system/kube-dns's port 53 to
 // that listener on every node, so pods reach it at 10.96.0.10.
 func runProxy(ctx context.Context, n *nodeEnv) error {
@@ -44,7 +46,11 @@ func runProxy(ctx context.Context, n *nodeEnv) error {
 	if err != nil {
 		return fmt.Errorf("proxy client: %w", err)
 	}
-	nodeIP, err := proxyNodeIP(ctx, kube, n.opts)
+	nodeName, err := proxyNodeName(n.opts)
+	if err != nil {
+		return err
+	}
+	nodeIP, err := proxyNodeIP(ctx, kube, nodeName, n.opts.NodeIP)
 	if err != nil {
 		return err
 	}
@@ -74,6 +80,10 @@ func runProxy(ctx context.Context, n *nodeEnv) error {
 	if err != nil {
 		return err
 	}
+	np, err := netpol.New(netpol.TableName(n.opts.DataDir), nodeName, factory, n.log.With("component", "netpol"))
+	if err != nil {
+		return err
+	}
 	// A node whose resolv.conf is missing still answers cluster names.
 	ups, err := dns.Upstreams("/etc/resolv.conf", clusterDNSIP, nodeIP.String())
 	if err != nil {
@@ -90,6 +100,7 @@ func runProxy(ctx context.Context, n *nodeEnv) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Run(ctx) })
 	g.Go(func() error { return lb.Run(ctx) })
+	g.Go(func() error { return np.Run(ctx) })
 	g.Go(func() error { return srv.ListenAndServe(ctx, net.JoinHostPort(nodeIP.String(), "53"), nil) })
 	g.Go(func() error {
 		if err := dns.EnsureService(ctx, kube, clusterDNSIP); err != nil && ctx.Err() == nil {
@@ -100,23 +111,27 @@ func runProxy(ctx context.Context, n *nodeEnv) error {
 	return g.Wait()
 }
 
+// proxyNodeName is --node-name or the hostname, as the kubelet names its node.
+func proxyNodeName(o *agentOptions) (string, error) {
+	if o.NodeName != "" {
+		return o.NodeName, nil
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("node name: %w", err)
+	}
+	return h, nil
+}
+
 // proxyNodeIP is --node-ip, or else the InternalIP the kubelet reports for
-// this node (waiting for it to register).
-func proxyNodeIP(ctx context.Context, kube kubernetes.Interface, o *agentOptions) (netip.Addr, error) {
-	if o.NodeIP != "" {
-		ip, err := netip.ParseAddr(o.NodeIP)
+// node name (waiting for it to register).
+func proxyNodeIP(ctx context.Context, kube kubernetes.Interface, name, flag string) (netip.Addr, error) {
+	if flag != "" {
+		ip, err := netip.ParseAddr(flag)
 		if err != nil {
-			return netip.Addr{}, fmt.Errorf("--node-ip %q: %w", o.NodeIP, err)
+			return netip.Addr{}, fmt.Errorf("--node-ip %q: %w", flag, err)
 		}
 		return ip, nil
-	}
-	name := o.NodeName
-	if name == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return netip.Addr{}, fmt.Errorf("node name: %w", err)
-		}
-		name = h
 	}
 	for {
 		if node, err := kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err == nil {

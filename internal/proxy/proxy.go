@@ -11,12 +11,9 @@ package proxy
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -28,16 +25,8 @@ import (
 	"github.com/berth-dev/berth/internal/proxy/nft"
 )
 
-// TableName is the proxy's table for a data dir: several berths sharing a
-// network namespace (tests) keep apart, and reset finds the table again.
-func TableName(dataDir string) string {
-	abs, err := filepath.Abs(dataDir)
-	if err != nil {
-		abs = dataDir
-	}
-	sum := sha256.Sum256([]byte(abs))
-	return "berth-svc-" + hex.EncodeToString(sum[:4])
-}
+// TableName is the proxy's table for a data dir.
+func TableName(dataDir string) string { return nft.TableName("berth-svc-", dataDir) }
 
 // Config configures a Proxier.
 type Config struct {
@@ -59,7 +48,7 @@ type Proxier struct {
 	services corelisters.ServiceLister
 	slices   discoverylisters.EndpointSliceLister
 	synced   []cache.InformerSynced
-	changed  chan struct{}
+	loop     nft.Syncer
 	prev     *Objects
 }
 
@@ -79,12 +68,12 @@ func New(cfg Config, factory informers.SharedInformerFactory) (*Proxier, error) 
 		services: svcs.Lister(),
 		slices:   eps.Lister(),
 		synced:   []cache.InformerSynced{svcs.Informer().HasSynced, eps.Informer().HasSynced},
-		changed:  make(chan struct{}, 1),
 	}
+	p.loop = nft.Syncer{Interval: cfg.MinSyncInterval, Sync: p.Sync, Log: cfg.Log}
 	h := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { p.poke() },
-		UpdateFunc: func(any, any) { p.poke() },
-		DeleteFunc: func(any) { p.poke() },
+		AddFunc:    func(any) { p.loop.Poke() },
+		UpdateFunc: func(any, any) { p.loop.Poke() },
+		DeleteFunc: func(any) { p.loop.Poke() },
 	}
 	for name, inf := range map[string]cache.SharedIndexInformer{"services": svcs.Informer(), "endpointslices": eps.Informer()} {
 		if _, err := inf.AddEventHandler(h); err != nil {
@@ -92,14 +81,6 @@ func New(cfg Config, factory informers.SharedInformerFactory) (*Proxier, error) 
 		}
 	}
 	return p, nil
-}
-
-// poke asks for a sync; pokes while one is pending merge.
-func (p *Proxier) poke() {
-	select {
-	case p.changed <- struct{}{}:
-	default:
-	}
 }
 
 // Run syncs after every change until ctx is done. The first sync replaces
@@ -111,29 +92,8 @@ func (p *Proxier) Run(ctx context.Context) error {
 		return fmt.Errorf("proxy: caches did not sync")
 	}
 	p.cfg.Log.Info("caches synced, proxying", "table", p.cfg.Table)
-	p.poke()
-	retry := time.NewTimer(0)
-	<-retry.C
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-p.changed:
-		case <-retry.C:
-		}
-		if err := p.Sync(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			p.cfg.Log.Error("sync failed, will retry", "err", err)
-			retry.Reset(time.Second)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(p.cfg.MinSyncInterval):
-		}
-	}
+	p.loop.Run(ctx)
+	return nil
 }
 
 // Sync renders and applies the current state once. After a failed apply

@@ -6,10 +6,28 @@ package nft
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 )
+
+// TableName is prefix plus a short hash of the data dir: several berths
+// sharing a network namespace (tests) keep apart, and `berth reset` finds
+// the tables of a data dir again.
+func TableName(prefix, dataDir string) string {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return prefix + hex.EncodeToString(sum[:4])
+}
 
 // Apply runs script as one transaction in the caller's network namespace.
 func Apply(ctx context.Context, script string) error {
@@ -36,4 +54,53 @@ func firstLines(s string, n int) string {
 		lines = append(lines[:n], "...")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Syncer runs a sync function after every Poke, at most once per Interval,
+// retrying failures after a second: the loop both the service proxy and the
+// NetworkPolicy enforcer run around their render-and-apply.
+type Syncer struct {
+	Interval time.Duration
+	Sync     func(ctx context.Context) error
+	Log      *slog.Logger
+	poked    chan struct{}
+	once     sync.Once
+}
+
+func (s *Syncer) init() { s.once.Do(func() { s.poked = make(chan struct{}, 1) }) }
+
+// Poke asks for a sync; pokes while one is pending merge into it.
+func (s *Syncer) Poke() {
+	s.init()
+	select {
+	case s.poked <- struct{}{}:
+	default:
+	}
+}
+
+// Run syncs once at start and after every Poke until ctx is done. The
+// first change after a quiet period syncs at once; a burst costs one sync
+// per Interval.
+func (s *Syncer) Run(ctx context.Context) {
+	s.init()
+	s.Poke()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.poked:
+		case <-retry.C:
+		}
+		if err := s.Sync(ctx); err != nil && ctx.Err() == nil {
+			s.Log.Error("sync failed, will retry", "err", err)
+			retry.Reset(time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.Interval):
+		}
+	}
 }
