@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,7 +57,10 @@ type Plugins struct {
 	ips    *ipAllocator
 	ports  *portAllocator
 	quota  quotaTracker
-	log    *slog.Logger
+
+	repairMu sync.Mutex
+	suspect  map[string]string // claims found stale by the last Repair
+	log      *slog.Logger
 }
 
 // New returns the admission chain. Claims and Reader are required.
