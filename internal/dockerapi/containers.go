@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -690,8 +690,28 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 	}
 	done := make(chan result, 1)
 	go func() {
-		st, err := s.eng.Wait(r.Context(), c.ID, cond)
-		done <- result{st, err}
+		if cond != engine.WaitRemoved {
+			st, err := s.eng.Wait(r.Context(), c.ID, cond)
+			done <- result{st, err}
+			return
+		}
+		// The engine forgets the exit code with the container, so it is
+		// taken at the exit (or from the state, if it already exited).
+		last := c.State
+		exited := make(chan struct{})
+		if c.State.Running || c.State.Restarting || c.State.Status == engine.StatusCreated {
+			go func() {
+				defer close(exited)
+				if st, err := s.eng.Wait(r.Context(), c.ID, engine.WaitNextExit); err == nil && st.Status != engine.StatusCreated {
+					last = *st
+				}
+			}()
+		} else {
+			close(exited)
+		}
+		_, err := s.eng.Wait(r.Context(), c.ID, engine.WaitRemoved)
+		<-exited
+		done <- result{&last, err}
 	}()
 	// TODO(engine): Wait registers on entry, which this goroutine reaches
 	// long before the client's start request can arrive over a new round
@@ -804,14 +824,16 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	if !boolParam(q.Get("stream")) && !boolParam(q.Get("logs")) {
 		return badRequest("Bad parameters: you must choose at least one stream")
 	}
-	conn, err := hijack(w, r, c.Spec.Tty)
+	conn, err := takeOver(w)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithCancel(s.baseCtx)
-	defer cancel()
-	stdout, stderr := outputs(conn, c.Spec.Tty)
+	// The attach is handed to the engine before the client gets its answer:
+	// docker run sends start right after, and the engine must see the
+	// attach first to hand it all of the new process's output.
+	open := make(chan struct{})
+	stdout, stderr := outputs(gatedWriter{open: open, w: conn}, c.Spec.Tty)
 	opts := engine.AttachOptions{}
 	if boolParam(q.Get("stdout")) {
 		opts.Stdout = stdout
@@ -821,15 +843,15 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	}
 	if boolParam(q.Get("stdin")) {
 		opts.Stdin = conn
-	} else {
-		// Nobody reads the connection otherwise: notice the client going
-		// away (docker run -a ... interrupted) and detach.
-		go func() {
-			io.Copy(io.Discard, conn)
-			cancel()
-		}()
 	}
-	if err := s.eng.Attach(ctx, c.ID, opts); err != nil && ctx.Err() == nil {
+	// A client that half-closes (no stdin) still reads the output; one that
+	// goes away makes the next write fail, which ends the attach.
+	done := make(chan error, 1)
+	go func() { done <- s.eng.Attach(s.baseCtx, c.ID, opts) }()
+	runtime.Gosched()
+	conn.respond(r, c.Spec.Tty)
+	close(open)
+	if err := <-done; err != nil && s.baseCtx.Err() == nil {
 		fmt.Fprintf(stderr, "attach: %v\n", err)
 	}
 	conn.CloseWrite()

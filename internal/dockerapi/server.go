@@ -91,12 +91,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = &r2
 	}
 	s.setPingHeaders(w)
-	h, pattern := s.mux.Handler(r)
-	if pattern == "" {
+	// Handler only finds the route; ServeHTTP then sets the path values.
+	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.writeError(w, r, notFound("page not found"))
 		return
 	}
-	h.ServeHTTP(w, r)
+	s.mux.ServeHTTP(w, r)
 }
 
 func (s *Server) setPingHeaders(w http.ResponseWriter) {

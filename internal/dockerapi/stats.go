@@ -74,6 +74,9 @@ func toStatsJSON(c *engine.Container, cur, prev *engine.Stats) statsJSON {
 	out.PidsStats.Current, out.PidsStats.Limit = cur.PidsCurrent, cur.PidsLimit
 	m := &out.MemoryStats
 	m.Usage, m.MaxUsage, m.Limit, m.Failcnt, m.Stats = cur.MemoryUsage, cur.MemoryMaxUsage, cur.MemoryLimit, cur.MemoryFailcnt, cur.MemoryStat
+	if total := uint64(memTotal()); total > 0 && (m.Limit == 0 || m.Limit > total) {
+		m.Limit = total // cgroup v1 reports "unlimited" as a huge number; docker shows the host's memory
+	}
 	return out
 }
 

@@ -79,6 +79,16 @@ func (h *hijacked) CloseWrite() error {
 // docker/cli's hijack expects: 101 UPGRADED when the client asked to
 // upgrade to "tcp", else a plain 200, both with the stream's content type.
 func hijack(w http.ResponseWriter, r *http.Request, tty bool) (*hijacked, error) {
+	h, err := takeOver(w)
+	if err != nil {
+		return nil, err
+	}
+	h.respond(r, tty)
+	return h, nil
+}
+
+// takeOver hijacks the connection without answering yet.
+func takeOver(w http.ResponseWriter) (*hijacked, error) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		return nil, fmt.Errorf("connection cannot be hijacked")
@@ -87,16 +97,31 @@ func hijack(w http.ResponseWriter, r *http.Request, tty bool) (*hijacked, error)
 	if err != nil {
 		return nil, fmt.Errorf("hijack: %w", err)
 	}
+	return &hijacked{Conn: conn, r: brw.Reader}, nil
+}
+
+func (h *hijacked) respond(r *http.Request, tty bool) {
 	ct := "application/vnd.docker.multiplexed-stream"
 	if tty {
 		ct = "application/vnd.docker.raw-stream"
 	}
 	if r.Header.Get("Upgrade") != "" {
-		fmt.Fprintf(conn, "HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", ct)
+		fmt.Fprintf(h.Conn, "HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", ct)
 	} else {
-		fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n\r\n", ct)
+		fmt.Fprintf(h.Conn, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n\r\n", ct)
 	}
-	return &hijacked{Conn: conn, r: brw.Reader}, nil
+}
+
+// gatedWriter holds writes until open is closed, so output that arrives
+// before the response line waits for it.
+type gatedWriter struct {
+	open <-chan struct{}
+	w    io.Writer
+}
+
+func (g gatedWriter) Write(p []byte) (int, error) {
+	<-g.open
+	return g.w.Write(p)
 }
 
 // flushWriter flushes after every write so progress and log lines reach the

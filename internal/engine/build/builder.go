@@ -798,7 +798,12 @@ func (r *buildRun) run(ctx context.Context, st *stageState, in Instruction) (ret
 		return r.errAt(in, err)
 	}
 	fmt.Fprintf(r.out, " ---> Running in %s\n", shortID(c.ID))
-	defer r.removeContainer(ctx, c.ID, true)
+	removed := false
+	defer func() {
+		if !removed {
+			r.removeContainer(ctx, c.ID, true)
+		}
+	}()
 	if err := r.b.eng.Start(ctx, c.ID); err != nil {
 		return r.errAt(in, err)
 	}
@@ -822,6 +827,8 @@ func (r *buildRun) run(ctx context.Context, st *stageState, in Instruction) (ret
 	if err != nil {
 		return r.errAt(in, err)
 	}
+	removed = true
+	r.removeContainer(ctx, c.ID, true)
 	return r.done(st, key, img.ID)
 }
 
