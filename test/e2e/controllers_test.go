@@ -1,0 +1,385 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// getJSON runs `kubectl get ... -o json` into v.
+func getJSON(t *testing.T, c *Cluster, v any, args ...string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, se, err := c.Run(ctx, "", "kubectl", append(append([]string{"get"}, args...), "-o", "json")...)
+	if err != nil {
+		return fmt.Errorf("kubectl get %v: %w: %s", args, err, se)
+	}
+	return json.Unmarshal([]byte(out), v)
+}
+
+// livePods lists the pods matching selector that aren't being deleted.
+func livePods(t *testing.T, c *Cluster, ns, selector string) ([]corev1.Pod, error) {
+	var l corev1.PodList
+	if err := getJSON(t, c, &l, "pods", "-n", ns, "-l", selector); err != nil {
+		return nil, err
+	}
+	var out []corev1.Pod
+	for _, p := range l.Items {
+		if p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func wantPods(t *testing.T, c *Cluster, ns, selector string, n int, timeout time.Duration) {
+	t.Helper()
+	Eventually(t, timeout, func() error {
+		pods, err := livePods(t, c, ns, selector)
+		if err != nil {
+			return err
+		}
+		if len(pods) != n {
+			return fmt.Errorf("%d pods with %s, want %d", len(pods), selector, n)
+		}
+		return nil
+	})
+}
+
+func replicaSetsOf(t *testing.T, c *Cluster, ns, selector string) ([]appsv1.ReplicaSet, error) {
+	var l appsv1.ReplicaSetList
+	if err := getJSON(t, c, &l, "rs", "-n", ns, "-l", selector); err != nil {
+		return nil, err
+	}
+	return l.Items, nil
+}
+
+// TestControllersDeployment follows a Deployment through scale, rollout,
+// history, undo, a stalled rollout and cascading deletion with the real
+// kubectl. It checks the objects the controllers write, so it doesn't need
+// pods to run, except where it says so.
+func TestControllersDeployment(t *testing.T) {
+	c := StartCluster(t)
+	c.Kubectl("create", "deployment", "hello", "--image=kubetm/hello", "--replicas=3")
+
+	t.Run("replicaset and pods created", func(t *testing.T) {
+		wantPods(t, c, "default", "app=hello", 3, 30*time.Second)
+		rss, err := replicaSetsOf(t, c, "default", "app=hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rss) != 1 {
+			t.Fatalf("%d replica sets, want 1", len(rss))
+		}
+		rs := rss[0]
+		hash := rs.Labels["pod-template-hash"]
+		if hash == "" || rs.Name != "hello-"+hash {
+			t.Errorf("replica set %q labels %v, want hello-<pod-template-hash>", rs.Name, rs.Labels)
+		}
+		if rs.Annotations["deployment.kubernetes.io/revision"] != "1" {
+			t.Errorf("revision annotation = %q, want 1", rs.Annotations["deployment.kubernetes.io/revision"])
+		}
+		pods, _ := livePods(t, c, "default", "app=hello")
+		for _, p := range pods {
+			ref := p.OwnerReferences
+			if len(ref) != 1 || ref[0].Name != rs.Name || ref[0].Controller == nil || !*ref[0].Controller {
+				t.Errorf("pod %s ownerReferences %+v, want controller %s", p.Name, ref, rs.Name)
+			}
+		}
+	})
+
+	t.Run("scale 3 to 10 to 0", func(t *testing.T) {
+		c.Kubectl("scale", "deployment", "hello", "--replicas=10")
+		wantPods(t, c, "default", "app=hello", 10, 30*time.Second)
+		c.Kubectl("scale", "deployment", "hello", "--replicas=0")
+		wantPods(t, c, "default", "app=hello", 0, 30*time.Second)
+		c.Kubectl("scale", "deployment", "hello", "--replicas=3")
+		wantPods(t, c, "default", "app=hello", 3, 30*time.Second)
+	})
+
+	t.Run("deleted pod replaced", func(t *testing.T) {
+		pods, err := livePods(t, c, "default", "app=hello")
+		if err != nil || len(pods) == 0 {
+			t.Fatalf("pods: %v %v", pods, err)
+		}
+		c.Kubectl("delete", "pod", pods[0].Name, "--wait=false")
+		Eventually(t, 30*time.Second, func() error {
+			now, err := livePods(t, c, "default", "app=hello")
+			if err != nil {
+				return err
+			}
+			for _, p := range now {
+				if p.Name == pods[0].Name {
+					return fmt.Errorf("pod %s still live", p.Name)
+				}
+			}
+			if len(now) != 3 {
+				return fmt.Errorf("%d live pods, want 3", len(now))
+			}
+			return nil
+		})
+	})
+
+	t.Run("set image, history, undo", func(t *testing.T) {
+		c.Kubectl("set", "image", "deployment/hello", "hello=kubetm/hello:v2")
+		var first string
+		Eventually(t, 30*time.Second, func() error {
+			rss, err := replicaSetsOf(t, c, "default", "app=hello")
+			if err != nil {
+				return err
+			}
+			revs := map[string]string{}
+			for _, rs := range rss {
+				revs[rs.Annotations["deployment.kubernetes.io/revision"]] = rs.Name
+			}
+			if revs["1"] == "" || revs["2"] == "" {
+				return fmt.Errorf("revisions %v, want 1 and 2", revs)
+			}
+			first = revs["1"]
+			return nil
+		})
+		hist := c.Kubectl("rollout", "history", "deployment/hello")
+		for _, w := range []string{"REVISION", "1 ", "2 "} {
+			if !strings.Contains(hist, w) {
+				t.Errorf("rollout history: no %q in\n%s", w, hist)
+			}
+		}
+		c.Kubectl("rollout", "undo", "deployment/hello")
+		Eventually(t, 30*time.Second, func() error {
+			rss, err := replicaSetsOf(t, c, "default", "app=hello")
+			if err != nil {
+				return err
+			}
+			if len(rss) != 2 {
+				return fmt.Errorf("%d replica sets after undo, want the 2 existing ones", len(rss))
+			}
+			for _, rs := range rss {
+				if rs.Name == first && rs.Annotations["deployment.kubernetes.io/revision"] == "3" {
+					return nil
+				}
+			}
+			return fmt.Errorf("replica set %s not reused as revision 3", first)
+		})
+		var d appsv1.Deployment
+		if err := getJSON(t, c, &d, "deployment", "hello"); err != nil {
+			t.Fatal(err)
+		}
+		if img := d.Spec.Template.Spec.Containers[0].Image; img != "kubetm/hello" {
+			t.Errorf("image after undo = %q, want kubetm/hello", img)
+		}
+	})
+
+	t.Run("stalled rollout reports ProgressDeadlineExceeded", func(t *testing.T) {
+		c.Kubectl("create", "deployment", "stuck", "--image=berth.invalid/does-not-exist:1", "--replicas=2")
+		c.Kubectl("patch", "deployment", "stuck", "-p", `{"spec":{"progressDeadlineSeconds":3}}`)
+		Eventually(t, 60*time.Second, func() error {
+			var d appsv1.Deployment
+			if err := getJSON(t, c, &d, "deployment", "stuck"); err != nil {
+				return err
+			}
+			for _, cond := range d.Status.Conditions {
+				if cond.Type == appsv1.DeploymentProgressing && cond.Reason == "ProgressDeadlineExceeded" && cond.Status == corev1.ConditionFalse {
+					return nil
+				}
+			}
+			return fmt.Errorf("conditions %+v, want Progressing False ProgressDeadlineExceeded", d.Status.Conditions)
+		})
+		out, err := c.KubectlErr("", "rollout", "status", "deployment/stuck", "--timeout=20s")
+		if err == nil || !strings.Contains(out+err.Error(), "exceeded its progress deadline") {
+			t.Errorf("rollout status = %q, %v; want an error about the progress deadline", out, err)
+		}
+	})
+
+	t.Run("delete with --cascade=orphan keeps replica sets", func(t *testing.T) {
+		c.Kubectl("create", "deployment", "keep", "--image=kubetm/hello", "--replicas=2")
+		wantPods(t, c, "default", "app=keep", 2, 30*time.Second)
+		c.Kubectl("delete", "deployment", "keep", "--cascade=orphan")
+		Eventually(t, 30*time.Second, func() error {
+			rss, err := replicaSetsOf(t, c, "default", "app=keep")
+			if err != nil {
+				return err
+			}
+			if len(rss) != 1 || len(rss[0].OwnerReferences) != 0 {
+				return fmt.Errorf("replica sets %+v, want one with no ownerReferences", rss)
+			}
+			return nil
+		})
+		wantPods(t, c, "default", "app=keep", 2, 5*time.Second)
+	})
+
+	t.Run("delete cascades to replica sets and pods", func(t *testing.T) {
+		c.Kubectl("delete", "deployment", "hello", "--wait=false")
+		Eventually(t, 60*time.Second, func() error {
+			rss, err := replicaSetsOf(t, c, "default", "app=hello")
+			if err != nil {
+				return err
+			}
+			if len(rss) != 0 {
+				return fmt.Errorf("%d replica sets left", len(rss))
+			}
+			pods, err := livePods(t, c, "default", "app=hello")
+			if err != nil {
+				return err
+			}
+			if len(pods) != 0 {
+				return fmt.Errorf("%d pods not being deleted", len(pods))
+			}
+			return nil
+		})
+	})
+}
+
+// TestControllersNamespaceAndJobs covers namespace deletion, the default
+// ServiceAccount, a Job and a CronJob. The Job needs the node agent to
+// run pods.
+func TestControllersNamespaceAndJobs(t *testing.T) {
+	c := StartCluster(t)
+
+	t.Run("default service account", func(t *testing.T) {
+		c.Kubectl("create", "namespace", "team")
+		Eventually(t, 20*time.Second, func() error {
+			_, err := c.KubectlErr("", "get", "serviceaccount", "default", "-n", "team")
+			return err
+		})
+	})
+
+	t.Run("delete namespace empties it", func(t *testing.T) {
+		c.Kubectl("create", "configmap", "cfg", "-n", "team", "--from-literal=a=b")
+		c.Kubectl("create", "deployment", "web", "-n", "team", "--image=kubetm/hello", "--replicas=2")
+		wantPods(t, c, "team", "app=web", 2, 30*time.Second)
+		c.Kubectl("delete", "namespace", "team", "--wait=false")
+		Eventually(t, 90*time.Second, func() error {
+			out, err := c.KubectlErr("", "get", "namespace", "team", "-o", "jsonpath={.status.phase}")
+			if err != nil && strings.Contains(out+err.Error(), "NotFound") {
+				return nil
+			}
+			return fmt.Errorf("namespace team still there (phase %q)", out)
+		})
+	})
+
+	t.Run("cronjob every minute", func(t *testing.T) {
+		c.Kubectl("create", "cronjob", "tick", "--image=busybox", "--schedule=*/1 * * * *", "--", "true")
+		Eventually(t, 75*time.Second, func() error {
+			var l batchv1.JobList
+			if err := getJSON(t, c, &l, "jobs"); err != nil {
+				return err
+			}
+			for _, j := range l.Items {
+				if strings.HasPrefix(j.Name, "tick-") && len(j.OwnerReferences) == 1 && j.OwnerReferences[0].Name == "tick" {
+					return nil
+				}
+			}
+			return fmt.Errorf("no job of cronjob tick yet")
+		})
+		var cj batchv1.CronJob
+		if err := getJSON(t, c, &cj, "cronjob", "tick"); err != nil {
+			t.Fatal(err)
+		}
+		if cj.Status.LastScheduleTime == nil {
+			t.Errorf("cronjob status %+v, want lastScheduleTime", cj.Status)
+		}
+	})
+
+	t.Run("job completions 5 parallelism 2", func(t *testing.T) {
+		c.KubectlIn(`apiVersion: batch/v1
+kind: Job
+metadata:
+  name: five
+spec:
+  completions: 5
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: c
+        image: busybox
+        command: ["true"]
+`, "apply", "-f", "-")
+		Eventually(t, 30*time.Second, func() error {
+			pods, err := livePods(t, c, "default", "job-name=five")
+			if err != nil {
+				return err
+			}
+			if len(pods) == 0 {
+				return fmt.Errorf("no pods for job five yet")
+			}
+			return nil
+		})
+		Eventually(t, 120*time.Second, func() error {
+			var j batchv1.Job
+			if err := getJSON(t, c, &j, "job", "five"); err != nil {
+				return err
+			}
+			for _, cond := range j.Status.Conditions {
+				if cond.Type == batchv1.JobComplete && cond.Status == corev1.ConditionTrue {
+					if j.Status.Succeeded != 5 {
+						return fmt.Errorf("complete with succeeded %d, want 5", j.Status.Succeeded)
+					}
+					return nil
+				}
+			}
+			return fmt.Errorf("job status %+v (pods need the node agent)", j.Status)
+		})
+	})
+}
+
+// TestControllersBadInput checks that invalid workloads are refused with
+// upstream's messages (from the API server's validation).
+func TestControllersBadInput(t *testing.T) {
+	c := StartCluster(t)
+	tests := []struct {
+		name     string
+		manifest string
+		want     string
+	}{
+		{"negative replicas", `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: neg}
+spec:
+  replicas: -1
+  selector: {matchLabels: {app: neg}}
+  template:
+    metadata: {labels: {app: neg}}
+    spec: {containers: [{name: c, image: busybox}]}
+`, "spec.replicas: Invalid value: -1: must be greater than or equal to 0"},
+		{"selector does not match template", `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: mismatch}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: b}}
+    spec: {containers: [{name: c, image: busybox}]}
+`, "`selector` does not match template `labels`"},
+		{"invalid cron schedule", `apiVersion: batch/v1
+kind: CronJob
+metadata: {name: badcron}
+spec:
+  schedule: "not a schedule"
+  jobTemplate:
+    spec:
+      template:
+        spec: {restartPolicy: Never, containers: [{name: c, image: busybox}]}
+`, "spec.schedule: Invalid value: \"not a schedule\""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := c.KubectlErr(tc.manifest, "apply", "-f", "-")
+			if err == nil {
+				t.Fatalf("apply succeeded: %s", out)
+			}
+			if !strings.Contains(out+err.Error(), tc.want) {
+				t.Errorf("apply error %q, want it to contain %q", out+err.Error(), tc.want)
+			}
+		})
+	}
+}
