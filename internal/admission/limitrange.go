@@ -20,7 +20,7 @@ const limitRangerAnnotation = "kubernetes.io/limit-ranger"
 // from the namespace's LimitRanges, then refuses a pod outside their
 // min/max/ratio bounds with 403.
 func (p *Plugins) limitRanger(ctx context.Context, a *Attributes) error {
-	items, err := p.reader.List(ctx, coreKind("limitranges"), a.Namespace)
+	items, err := p.cache.list(ctx, p.reader, coreKind("limitranges"), a.Namespace)
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("list limitranges in %s: %w", a.Namespace, err))
 	}

@@ -28,12 +28,12 @@ func (p *Plugins) namespaceLifecycle(ctx context.Context, a *Attributes) error {
 	if a.Operation != Create || a.Subresource != "" || !a.Kind.Namespaced || a.Namespace == "" {
 		return nil
 	}
-	obj, err := p.reader.Get(ctx, coreKind("namespaces"), "", a.Namespace)
-	if apierrors.IsNotFound(err) {
-		return apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, a.Namespace)
-	}
+	obj, err := p.cache.get(ctx, p.reader, coreKind("namespaces"), a.Namespace)
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("read namespace %s: %w", a.Namespace, err))
+	}
+	if obj == nil {
+		return apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, a.Namespace)
 	}
 	ns := obj.(*corev1.Namespace)
 	if ns.Status.Phase == corev1.NamespaceTerminating || ns.DeletionTimestamp != nil {

@@ -57,6 +57,7 @@ type Plugins struct {
 	ips    *ipAllocator
 	ports  *portAllocator
 	quota  quotaTracker
+	cache  listCache
 
 	repairMu sync.Mutex
 	suspect  map[string]string // claims found stale by the last Repair
@@ -98,6 +99,7 @@ var _ Interface = (*Plugins)(nil)
 // Admit runs every plugin that applies to a; the first refusal wins. Only
 // what the Service allocators reserved needs undoing (Release).
 func (p *Plugins) Admit(ctx context.Context, a *Attributes) error {
+	p.invalidateFor(a)
 	if err := p.namespaceLifecycle(ctx, a); err != nil {
 		return err
 	}

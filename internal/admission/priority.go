@@ -30,12 +30,12 @@ func (p *Plugins) priority(ctx context.Context, a *Attributes) error {
 	case system:
 		value = v
 	case name != "":
-		obj, err := p.reader.Get(ctx, classKind, "", name)
-		if apierrors.IsNotFound(err) {
-			return forbidden(a, fmt.Errorf("no PriorityClass with name %s was found", name))
-		}
+		obj, err := p.cache.get(ctx, p.reader, classKind, name)
 		if err != nil {
 			return apierrors.NewInternalError(fmt.Errorf("read priorityclass %s: %w", name, err))
+		}
+		if obj == nil {
+			return forbidden(a, fmt.Errorf("no PriorityClass with name %s was found", name))
 		}
 		pc := obj.(*schedulingv1.PriorityClass)
 		value = pc.Value
@@ -43,7 +43,7 @@ func (p *Plugins) priority(ctx context.Context, a *Attributes) error {
 			policy = *pc.PreemptionPolicy
 		}
 	default:
-		classes, err := p.reader.List(ctx, classKind, "")
+		classes, err := p.cache.list(ctx, p.reader, classKind, "")
 		if err != nil {
 			return apierrors.NewInternalError(fmt.Errorf("list priorityclasses: %w", err))
 		}

@@ -101,23 +101,27 @@ func (p *Plugins) resourceQuota(ctx context.Context, a *Attributes) error {
 	if len(requested) == 0 {
 		return nil
 	}
-	unlock := p.quota.lock(a.Namespace)
-	defer unlock()
-	items, err := p.reader.List(ctx, coreKind("resourcequotas"), a.Namespace)
+	items, err := p.cache.list(ctx, p.reader, coreKind("resourcequotas"), a.Namespace)
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("list resourcequotas in %s: %w", a.Namespace, err))
 	}
-	quotas := make([]*corev1.ResourceQuota, 0, len(items))
+	var quotas []*corev1.ResourceQuota
 	for _, obj := range items {
-		quotas = append(quotas, obj.(*corev1.ResourceQuota))
+		if q := obj.(*corev1.ResourceQuota); quotaApplies(q, a.Object) {
+			quotas = append(quotas, q)
+		}
+	}
+	if len(quotas) == 0 {
+		return nil
 	}
 	sort.Slice(quotas, func(i, j int) bool { return quotas[i].Name < quotas[j].Name })
+	// Creates in one namespace that a quota covers are decided one at a
+	// time, each seeing the ones before it as in flight.
+	unlock := p.quota.lock(a.Namespace)
+	defer unlock()
 	var existing []runtime.Object // listed once, only if some quota needs it
 	listed := false
 	for _, q := range quotas {
-		if !quotaApplies(q, a.Object) {
-			continue
-		}
 		if err := mustSpecify(q, a.Object); err != nil {
 			return forbidden(a, err)
 		}
