@@ -33,6 +33,7 @@ import (
 // not nil) with what a local agent needs to join.
 func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) error {
 	log := slog.Default().With("role", "server")
+	apiserver.Preload()
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}

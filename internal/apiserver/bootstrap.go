@@ -45,8 +45,15 @@ func Bootstrap(ctx context.Context, cfg *rest.Config, advertise string, port int
 				TargetPort: intstr.FromInt32(int32(port))}},
 		},
 	}
-	if _, err := cs.CoreV1().Services("default").Create(ctx, svc, create); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create service default/kubernetes: %w", err)
+	// Get first: on a restart a create would fail in admission (the IP is
+	// taken, by this very Service) before storage could say AlreadyExists.
+	if _, err := cs.CoreV1().Services("default").Get(ctx, svc.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		_, err = cs.CoreV1().Services("default").Create(ctx, svc, create)
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create service default/kubernetes: %w", err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("get service default/kubernetes: %w", err)
 	}
 	if ip := net.ParseIP(advertise); ip == nil || ip.To4() == nil {
 		return nil // the endpoints need an IPv4 address

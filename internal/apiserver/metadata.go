@@ -117,14 +117,22 @@ func managerName(param, userAgent string) string {
 	return m
 }
 
+// typeConverter knows the schema of every built-in type, for managed
+// fields. Parsing it takes about 200 ms, so it happens once, off the
+// request path when Preload is called early.
+var typeConverter = sync.OnceValue(func() managedfields.TypeConverter {
+	return applyconfigurations.NewTypeConverter(scheme.Scheme)
+})
+
+// Preload prepares, in the background, what the first write would
+// otherwise wait for. Call it before starting storage.
+func Preload() { go typeConverter() }
+
 // fieldManagers builds one managedfields.FieldManager per kind and
-// subresource on first use; the type converter (all built-in schemas) is
-// parsed once, lazily, since it is large.
+// subresource on first use.
 type fieldManagers struct {
-	once sync.Once
-	tc   managedfields.TypeConverter
-	mu   sync.Mutex
-	m    map[string]*managedfields.FieldManager
+	mu sync.Mutex
+	m  map[string]*managedfields.FieldManager
 }
 
 type kindDefaulter struct{ k *kinds.Kind }
@@ -136,14 +144,14 @@ func (d kindDefaulter) Default(obj runtime.Object) {
 }
 
 func (f *fieldManagers) get(k *kinds.Kind, sub string) (*managedfields.FieldManager, error) {
-	f.once.Do(func() { f.tc = applyconfigurations.NewTypeConverter(scheme.Scheme) })
+	tc := typeConverter()
 	key := k.GVK.String() + "/" + sub
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if fm, ok := f.m[key]; ok {
 		return fm, nil
 	}
-	fm, err := managedfields.NewDefaultFieldManager(f.tc, scheme.Scheme, kindDefaulter{k}, scheme.Scheme,
+	fm, err := managedfields.NewDefaultFieldManager(tc, scheme.Scheme, kindDefaulter{k}, scheme.Scheme,
 		k.GVK, k.GVK.GroupVersion(), sub, nil)
 	if err != nil {
 		return nil, fmt.Errorf("field manager for %s: %w", k.GVK, err)

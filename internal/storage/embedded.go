@@ -58,6 +58,9 @@ func StartEmbedded(ctx context.Context, dir string, log *slog.Logger) (*Embedded
 	// costs tens of MB of RSS for no benefit on a single member.
 	cfg.SnapshotCount = 10000
 	cfg.SnapshotCatchUpEntries = 5000
+	// A single member elects itself after one election timeout: a shorter
+	// one (with proportionally shorter heartbeats) cuts startup time.
+	cfg.TickMs, cfg.ElectionMs = 20, 200
 	// Progress notifications become watch bookmarks (see Store.Watch).
 	cfg.WatchProgressNotifyInterval = 30 * time.Second
 	e, err := embed.StartEtcd(cfg)
