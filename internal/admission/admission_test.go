@@ -234,6 +234,8 @@ func TestServiceAllocation(t *testing.T) {
 			`Service "a" is invalid: spec.clusterIPs: Invalid value: ["10.96.0.20"]: failed to allocate IP 10.96.0.20: provided IP is already allocated`},
 		{"requested IP out of range", nil, service("a", corev1.ServiceTypeClusterIP, "10.0.0.5"), http.StatusUnprocessableEntity,
 			`Service "a" is invalid: spec.clusterIPs: Invalid value: ["10.0.0.5"]: failed to allocate IP 10.0.0.5: the provided IP (10.0.0.5) is not in the valid range. The range of valid IPs is 10.96.0.0/24`},
+		{"same service created again", []*corev1.Service{service("a", corev1.ServiceTypeClusterIP, "10.96.0.20")},
+			service("a", corev1.ServiceTypeClusterIP, "10.96.0.20"), http.StatusConflict, `services "a" already exists`},
 		{"headless", nil, service("a", corev1.ServiceTypeClusterIP, "None"), 0, ""},
 		{"node port taken", []*corev1.Service{service("b", corev1.ServiceTypeNodePort, "", 30005)},
 			service("a", corev1.ServiceTypeNodePort, "", 30005), http.StatusUnprocessableEntity,

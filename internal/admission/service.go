@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -164,7 +165,13 @@ func (p *Plugins) allocateClusterIP(ctx context.Context, svc *corev1.Service, wh
 	case err == nil:
 		res.keys = append(res.keys, serviceIPPrefix+ip)
 		return nil
-	case errors.Is(err, errIPAllocated) || errors.As(err, &notInRange):
+	case errors.Is(err, errIPAllocated):
+		if p.heldBySameName(ctx, serviceIPPrefix+ip, svc) {
+			return apierrors.NewAlreadyExists(schema.GroupResource{Resource: "services"}, svc.Name)
+		}
+		return apierrors.NewInvalid(serviceKind, svc.Name, field.ErrorList{field.Invalid(field.NewPath("spec", "clusterIPs"),
+			svc.Spec.ClusterIPs, fmt.Sprintf("failed to allocate IP %v: %v", ip, err))})
+	case errors.As(err, &notInRange):
 		return apierrors.NewInvalid(serviceKind, svc.Name, field.ErrorList{field.Invalid(field.NewPath("spec", "clusterIPs"),
 			svc.Spec.ClusterIPs, fmt.Sprintf("failed to allocate IP %v: %v", ip, err))})
 	}
@@ -193,6 +200,9 @@ func (p *Plugins) allocateNodePort(ctx context.Context, svc *corev1.Service, i i
 		return nil
 	}
 	if err := p.ports.allocate(ctx, sp.NodePort, who); err != nil {
+		if errors.Is(err, errPortAllocated) && p.heldBySameName(ctx, portKey(sp.NodePort), svc) {
+			return apierrors.NewAlreadyExists(schema.GroupResource{Resource: "services"}, svc.Name)
+		}
 		if errors.Is(err, errPortAllocated) || int(sp.NodePort) < p.ports.r.First || int(sp.NodePort) > p.ports.r.Last {
 			return apierrors.NewInvalid(serviceKind, svc.Name, field.ErrorList{field.Invalid(
 				field.NewPath("spec", "ports").Index(i).Child("nodePort"), sp.NodePort, err.Error())})
@@ -202,6 +212,14 @@ func (p *Plugins) allocateNodePort(ctx context.Context, svc *corev1.Service, i i
 	res.keys = append(res.keys, portKey(sp.NodePort))
 	held[sp.NodePort] = true
 	return nil
+}
+
+// heldBySameName reports whether key is held by a Service of svc's
+// namespace and name: creating a Service again with its own ClusterIP or
+// NodePort is "already exists", as the client means it, not a conflict.
+func (p *Plugins) heldBySameName(ctx context.Context, key string, svc *corev1.Service) bool {
+	owners, err := p.claims.List(ctx, key)
+	return err == nil && strings.HasPrefix(owners[key], svc.Namespace+"/"+svc.Name+"/")
 }
 
 // claimKeys lists the claim keys a Service holds.
