@@ -3,6 +3,10 @@ package kinds
 import (
 	"fmt"
 	"strings"
+	"time"
+	// Time zones are checked against Go's embedded database, so a valid
+	// zone does not depend on the host having /usr/share/zoneinfo.
+	_ "time/tzdata"
 
 	"github.com/robfig/cron/v3"
 	batchv1 "k8s.io/api/batch/v1"
@@ -281,6 +285,11 @@ func validateCronJobSpec(s *batchv1.CronJobSpec) field.ErrorList {
 		errs = append(errs, field.Invalid(spec.Child("schedule"), s.Schedule, "cannot use TZ or CRON_TZ in schedule, use timeZone field instead"))
 	} else if _, err := cron.ParseStandard(s.Schedule); err != nil {
 		errs = append(errs, field.Invalid(spec.Child("schedule"), s.Schedule, err.Error()))
+	}
+	if s.TimeZone != nil {
+		if _, err := time.LoadLocation(*s.TimeZone); err != nil || *s.TimeZone == "" || strings.EqualFold(*s.TimeZone, "local") {
+			errs = append(errs, field.Invalid(spec.Child("timeZone"), *s.TimeZone, "unknown time zone "+*s.TimeZone))
+		}
 	}
 	switch s.ConcurrencyPolicy {
 	case batchv1.AllowConcurrent, batchv1.ForbidConcurrent, batchv1.ReplaceConcurrent:

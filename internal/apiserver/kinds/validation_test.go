@@ -81,6 +81,13 @@ func TestValidate(t *testing.T) {
 		{"good cron macro", "cronjobs", "batch", &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "default"},
 			Spec: batchv1.CronJobSpec{Schedule: "@hourly", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
 				Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}}}}}, ""},
+		{"bad time zone", "cronjobs", "batch", &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "default"},
+			Spec: batchv1.CronJobSpec{Schedule: "@daily", TimeZone: ptr("Mars/Olympus"), JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+				Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}}}}},
+			`spec.timeZone: Invalid value: "Mars/Olympus": unknown time zone Mars/Olympus`},
+		{"good time zone", "cronjobs", "batch", &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "default"},
+			Spec: batchv1.CronJobSpec{Schedule: "@daily", TimeZone: ptr("Europe/Berlin"), JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+				Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}}}}}, ""},
 		{"job with restartPolicy Always", "jobs", "batch", &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "j", Namespace: "default", UID: "u1"},
 			Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyAlways,
 				Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}}},
@@ -163,3 +170,5 @@ func TestValidateUpdate(t *testing.T) {
 		})
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
