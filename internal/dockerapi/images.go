@@ -214,6 +214,7 @@ func toImageInspect(img *engine.Image) imageInspect {
 	if n := len(cf.History); n > 0 {
 		ii.Comment = cf.History[n-1].Comment
 	}
+	ii.Metadata.LastTagTime = timeString(time.Time{})
 	ii.GraphDriver.Name = "overlay2"
 	ii.GraphDriver.Data = map[string]string{}
 	ii.RootFS.Type = "layers"
