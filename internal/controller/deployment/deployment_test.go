@@ -67,7 +67,7 @@ func newDeployment(name string, replicas int32, image string) *appsv1.Deployment
 // rsFor builds the ReplicaSet the controller would have made for d's
 // current template, with size replicas all available, at revision rev.
 func rsFor(d *appsv1.Deployment, size int32, rev string, created time.Time) *appsv1.ReplicaSet {
-	hash := ComputeHash(&d.Spec.Template, nil)
+	hash := ctrlutil.ComputeHash(&d.Spec.Template, nil)
 	tmpl := *d.Spec.Template.DeepCopy()
 	tmpl.Labels[PodTemplateHashLabel] = hash
 	return &appsv1.ReplicaSet{
@@ -123,7 +123,7 @@ func TestSyncCreatesFirstReplicaSet(t *testing.T) {
 	if err := c.sync(context.Background(), "default/hello"); err != nil {
 		t.Fatal(err)
 	}
-	hash := ComputeHash(&d.Spec.Template, nil)
+	hash := ctrlutil.ComputeHash(&d.Spec.Template, nil)
 	rs, ok := listRS(t, cs)["hello-"+hash]
 	if !ok {
 		t.Fatalf("no replica set hello-%s; have %v", hash, listRS(t, cs))
@@ -154,7 +154,7 @@ func TestRollingUpdateRespectsSurge(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := listRS(t, cs)
-	newRS := all["hello-"+ComputeHash(&d.Spec.Template, nil)]
+	newRS := all["hello-"+ctrlutil.ComputeHash(&d.Spec.Template, nil)]
 	if newRS == nil {
 		t.Fatalf("no new replica set; have %v", all)
 	}

@@ -84,7 +84,7 @@ func (c *Controller) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment,
 		return nil, nil
 	}
 	tmpl := *d.Spec.Template.DeepCopy()
-	hash := ComputeHash(&tmpl, d.Status.CollisionCount)
+	hash := ctrlutil.ComputeHash(&tmpl, d.Status.CollisionCount)
 	if tmpl.Labels == nil {
 		tmpl.Labels = map[string]string{}
 	}

@@ -1,9 +1,6 @@
 package deployment
 
 import (
-	"encoding/binary"
-	"fmt"
-	"hash/fnv"
 	"math"
 	"sort"
 	"strconv"
@@ -14,9 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/dump"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/rand"
 )
 
 // Annotations and labels the controller owns, with upstream's names
@@ -48,20 +43,6 @@ const (
 	MinimumReplicasAvailable   = "MinimumReplicasAvailable"
 	MinimumReplicasUnavailable = "MinimumReplicasUnavailable"
 )
-
-// ComputeHash is the pod-template-hash of template: FNV-32a over the
-// template's deep dump, plus the collision count, safe-encoded. Same
-// recipe as upstream's controller.ComputeHash, so names look familiar.
-func ComputeHash(template *corev1.PodTemplateSpec, collisionCount *int32) string {
-	h := fnv.New32a()
-	fmt.Fprintf(h, "%v", dump.ForHash(*template))
-	if collisionCount != nil {
-		b := make([]byte, 8)
-		binary.LittleEndian.PutUint32(b, uint32(*collisionCount))
-		h.Write(b)
-	}
-	return rand.SafeEncodeString(fmt.Sprint(h.Sum32()))
-}
 
 // equalIgnoreHash compares two templates without their pod-template-hash labels.
 func equalIgnoreHash(a, b *corev1.PodTemplateSpec) bool {
