@@ -74,6 +74,7 @@ var versionPrefix = regexp.MustCompile(`^/v(\d+)\.(\d+)(/.*)$`)
 // ServeHTTP strips the /vX.Y prefix after checking it against the range we
 // serve, and answers unknown endpoints with Docker's JSON error.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.setPingHeaders(w)
 	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
 		v := m[1] + "." + m[2]
 		if compareVersions(v, version.MinDockerAPI) < 0 {
@@ -90,7 +91,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r2.URL = &u
 		r = &r2
 	}
-	s.setPingHeaders(w)
 	// Handler only finds the route; ServeHTTP then sets the path values.
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.writeError(w, r, notFound("page not found"))
