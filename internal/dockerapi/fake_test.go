@@ -49,7 +49,9 @@ func (f *fakeEngine) RemoveImage(ctx context.Context, ref string, force bool) (*
 func (f *fakeEngine) ImportRootfs(ctx context.Context, r io.Reader, opts engine.ImportOptions) (*engine.Image, error) {
 	return nil, errUnexpected
 }
-func (f *fakeEngine) Load(ctx context.Context, r io.Reader) ([]string, error) { return nil, errUnexpected }
+func (f *fakeEngine) Load(ctx context.Context, r io.Reader) ([]string, error) {
+	return nil, errUnexpected
+}
 func (f *fakeEngine) Save(ctx context.Context, w io.Writer, refs []string) error {
 	return errUnexpected
 }
