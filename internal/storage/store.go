@@ -278,15 +278,10 @@ type continueToken struct {
 func (s *Store) List(ctx context.Context, prefix string, o ListOptions) (*ListResult, error) {
 	start, rev := prefix, o.Revision
 	if o.Continue != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(o.Continue)
-		var tok continueToken
-		if err == nil {
-			err = json.Unmarshal(raw, &tok)
+		var err error
+		if start, rev, err = parseContinue(prefix, o.Continue); err != nil {
+			return nil, err
 		}
-		if err != nil || tok.Rev <= 0 || !strings.HasPrefix(tok.Start, prefix) {
-			return nil, &InvalidContinueError{Reason: "malformed token"}
-		}
-		start, rev = tok.Start, tok.Rev
 	}
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	res := &ListResult{Revision: rev}
@@ -338,6 +333,20 @@ func (s *Store) List(ctx context.Context, prefix string, o ListOptions) (*ListRe
 		}
 		start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
+}
+
+// parseContinue reads a continue token made for a list under prefix (a
+// token from another namespace's list cannot page through this one).
+func parseContinue(prefix, token string) (start string, rev int64, err error) {
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	var tok continueToken
+	if err == nil {
+		err = json.Unmarshal(raw, &tok)
+	}
+	if err != nil || tok.Rev <= 0 || !strings.HasPrefix(tok.Start, prefix) {
+		return "", 0, &InvalidContinueError{Reason: "malformed token"}
+	}
+	return tok.Start, tok.Rev, nil
 }
 
 func encodeContinue(rev int64, start string) string {
