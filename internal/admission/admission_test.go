@@ -279,6 +279,7 @@ func TestServiceNodePortsAndDelete(t *testing.T) {
 	p, claims, _ := newTestPlugins(t)
 	ctx := context.Background()
 	svc := service("a", corev1.ServiceTypeNodePort, "", 0, 0)
+	svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyCluster
 	if err := p.Admit(ctx, create(svc, "services")); err != nil {
 		t.Fatal(err)
 	}
@@ -306,6 +307,9 @@ func TestServiceNodePortsAndDelete(t *testing.T) {
 	}
 	if len(claims.m) != 1 {
 		t.Errorf("claims after update = %v, want only the IP", claims.m)
+	}
+	if upd.Spec.ExternalTrafficPolicy != "" {
+		t.Errorf("externalTrafficPolicy %q kept on a ClusterIP service", upd.Spec.ExternalTrafficPolicy)
 	}
 
 	p.Release(ctx, &Attributes{Operation: Delete, Kind: kind("services"), Namespace: "default", Name: "a", OldObject: upd})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -122,6 +123,15 @@ func keepAllocations(svc, old *corev1.Service) {
 		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "", nil
 		svc.Spec.IPFamilies, svc.Spec.IPFamilyPolicy = nil, nil
 	}
+	// Fields of the old type the new one cannot have, unless the client
+	// changed them on purpose.
+	if old.Spec.Type == corev1.ServiceTypeLoadBalancer && svc.Spec.Type != corev1.ServiceTypeLoadBalancer &&
+		reflect.DeepEqual(svc.Spec.AllocateLoadBalancerNodePorts, old.Spec.AllocateLoadBalancerNodePorts) {
+		svc.Spec.AllocateLoadBalancerNodePorts = nil
+	}
+	if needsExternalPolicy(old) && !needsExternalPolicy(svc) && svc.Spec.ExternalTrafficPolicy == old.Spec.ExternalTrafficPolicy {
+		svc.Spec.ExternalTrafficPolicy = ""
+	}
 	oldPorts := old.Spec.Ports
 	for i := range svc.Spec.Ports {
 		sp := &svc.Spec.Ports[i]
@@ -133,6 +143,10 @@ func keepAllocations(svc, old *corev1.Service) {
 			sp.NodePort = 0
 		}
 	}
+}
+
+func needsExternalPolicy(svc *corev1.Service) bool {
+	return svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer
 }
 
 // matchingPort finds p's counterpart in ports: by name, or the only port.

@@ -230,7 +230,19 @@ func validateRoleRef(ref rbacv1.RoleRef) field.ErrorList {
 	return errs
 }
 
+// defaultSubjects is upstream's SetDefaults_Subject: users and groups are
+// in the RBAC API group, service accounts in core.
+func defaultSubjects(subjects []rbacv1.Subject) {
+	for i := range subjects {
+		s := &subjects[i]
+		if s.APIGroup == "" && (s.Kind == rbacv1.UserKind || s.Kind == rbacv1.GroupKind) {
+			s.APIGroup = rbacv1.GroupName
+		}
+	}
+}
+
 func roleBindingKind(k *Kind) {
+	k.Default = func(obj runtime.Object) { defaultSubjects(obj.(*rbacv1.RoleBinding).Subjects) }
 	k.Columns = bindingColumns()
 	k.Row = func(obj runtime.Object) []interface{} {
 		b := obj.(*rbacv1.RoleBinding)
@@ -244,6 +256,7 @@ func roleBindingKind(k *Kind) {
 }
 
 func clusterRoleBindingKind(k *Kind) {
+	k.Default = func(obj runtime.Object) { defaultSubjects(obj.(*rbacv1.ClusterRoleBinding).Subjects) }
 	k.Columns = bindingColumns()
 	k.Row = func(obj runtime.Object) []interface{} {
 		b := obj.(*rbacv1.ClusterRoleBinding)

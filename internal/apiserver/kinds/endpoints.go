@@ -94,6 +94,20 @@ func endpointSliceKind(k *Kind) {
 		}
 		return []interface{}{s.Name, string(s.AddressType), moreList(ports), moreList(addrs), age(s.CreationTimestamp)}
 	}
+	// Upstream's SetDefaults_EndpointPort: name "" and protocol TCP.
+	k.Default = func(obj runtime.Object) {
+		ports := obj.(*discoveryv1.EndpointSlice).Ports
+		for i := range ports {
+			if ports[i].Name == nil {
+				empty := ""
+				ports[i].Name = &empty
+			}
+			if ports[i].Protocol == nil {
+				tcp := corev1.ProtocolTCP
+				ports[i].Protocol = &tcp
+			}
+		}
+	}
 	setValidation(k, dnsSubdomain, func(obj runtime.Object) field.ErrorList {
 		s := obj.(*discoveryv1.EndpointSlice)
 		switch s.AddressType {

@@ -180,6 +180,13 @@ func validateService(svc *corev1.Service) field.ErrorList {
 			errs = append(errs, field.Invalid(spec.Child("externalIPs").Index(i), ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
 		}
 	}
+	if s.ExternalTrafficPolicy != "" && s.Type != corev1.ServiceTypeNodePort && s.Type != corev1.ServiceTypeLoadBalancer {
+		errs = append(errs, field.Invalid(spec.Child("externalTrafficPolicy"), s.ExternalTrafficPolicy,
+			"may only be set when `type` is 'NodePort' or 'LoadBalancer'"))
+	}
+	if s.AllocateLoadBalancerNodePorts != nil && s.Type != corev1.ServiceTypeLoadBalancer {
+		errs = append(errs, field.Forbidden(spec.Child("allocateLoadBalancerNodePorts"), "may only be used when `type` is 'LoadBalancer'"))
+	}
 	switch s.SessionAffinity {
 	case corev1.ServiceAffinityNone, corev1.ServiceAffinityClientIP:
 	default:

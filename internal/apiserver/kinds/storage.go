@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -113,7 +114,28 @@ func persistentVolumeClaimKind(k *Kind) {
 			errs = append(errs, field.Required(spec.Child("resources").Key(string(corev1.ResourceStorage)), ""))
 		}
 		return errs
-	}, nil)
+	}, func(obj, old runtime.Object) field.ErrorList {
+		pvc, o := obj.(*corev1.PersistentVolumeClaim), old.(*corev1.PersistentVolumeClaim)
+		// Upstream's ValidatePersistentVolumeClaimUpdate: only the storage
+		// request may grow (once bound), the volume name be set once, and
+		// the attributes class change.
+		mutated := o.Spec.DeepCopy()
+		mutated.VolumeAttributesClassName = pvc.Spec.VolumeAttributesClassName
+		if o.Spec.VolumeName == "" {
+			mutated.VolumeName = pvc.Spec.VolumeName
+		}
+		if o.Status.Phase == corev1.ClaimBound {
+			mutated.Resources.Requests = pvc.Spec.Resources.Requests
+		}
+		if !apiequality.Semantic.DeepEqual(mutated, &pvc.Spec) {
+			return field.ErrorList{field.Forbidden(field.NewPath("spec"), "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims")}
+		}
+		newSize, oldSize := pvc.Spec.Resources.Requests[corev1.ResourceStorage], o.Spec.Resources.Requests[corev1.ResourceStorage]
+		if newSize.Cmp(oldSize) < 0 {
+			return field.ErrorList{field.Forbidden(field.NewPath("spec", "resources", "requests", "storage"), "field can not be less than previous value")}
+		}
+		return nil
+	})
 }
 
 // accessModes abbreviates as kubectl does: RWO, ROX, RWX, RWOP.

@@ -155,6 +155,29 @@ func TestValidateUpdate(t *testing.T) {
 			},
 			`spec.clusterIPs[0]: Invalid value: ["10.96.0.21"]: may not change once set`},
 	}
+	pvc := func(size, volume string, phase corev1.PersistentVolumeClaimPhase) runtime.Object {
+		return &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: "default"},
+			Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, VolumeName: volume,
+				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)}}},
+			Status: corev1.PersistentVolumeClaimStatus{Phase: phase}}
+	}
+	tests = append(tests, []struct {
+		name     string
+		group    string
+		resource string
+		old, obj func() runtime.Object
+		want     string
+	}{
+		{"pvc bound once", "", "persistentvolumeclaims", func() runtime.Object { return pvc("1Gi", "", corev1.ClaimPending) },
+			func() runtime.Object { return pvc("1Gi", "pv1", corev1.ClaimPending) }, ""},
+		{"pvc grows when bound", "", "persistentvolumeclaims", func() runtime.Object { return pvc("1Gi", "pv1", corev1.ClaimBound) },
+			func() runtime.Object { return pvc("2Gi", "pv1", corev1.ClaimBound) }, ""},
+		{"pvc cannot grow unbound", "", "persistentvolumeclaims", func() runtime.Object { return pvc("1Gi", "", corev1.ClaimPending) },
+			func() runtime.Object { return pvc("2Gi", "", corev1.ClaimPending) }, "spec: Forbidden: spec is immutable after creation"},
+		{"pvc cannot shrink", "", "persistentvolumeclaims", func() runtime.Object { return pvc("2Gi", "pv1", corev1.ClaimBound) },
+			func() runtime.Object { return pvc("1Gi", "pv1", corev1.ClaimBound) },
+			"spec.resources.requests.storage: Forbidden: field can not be less than previous value"},
+	}...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			k := kindFor(t, tc.group, "v1", tc.resource)
