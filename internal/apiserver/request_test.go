@@ -9,9 +9,9 @@ import (
 
 func TestParseResourcePath(t *testing.T) {
 	tests := []struct {
-		rest                     string
+		rest                    string
 		ns, resource, name, sub string
-		ok                       bool
+		ok                      bool
 	}{
 		{"pods", "", "pods", "", "", true},
 		{"namespaces/default/pods", "default", "pods", "", "", true},

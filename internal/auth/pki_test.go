@@ -128,4 +128,3 @@ func TestToken(t *testing.T) {
 		t.Error("empty server token accepted")
 	}
 }
-
