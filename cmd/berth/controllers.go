@@ -12,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/internal/controller/endpoints"
 	"github.com/berth-dev/berth/internal/controller/endpointslice"
 	"github.com/berth-dev/berth/internal/controller/garbagecollector"
+	"github.com/berth-dev/berth/internal/controller/hpa"
 	"github.com/berth-dev/berth/internal/controller/job"
 	"github.com/berth-dev/berth/internal/controller/manager"
 	"github.com/berth-dev/berth/internal/controller/namespace"
@@ -96,6 +97,10 @@ func controllers(rootCA []byte, storageDir string) []manager.Controller {
 		{Name: "endpointslice", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			core := cc.Informers.Core().V1()
 			c, err := endpointslice.New(cc.Client, core.Services(), core.Pods(), cc.Informers.Discovery().V1().EndpointSlices(), cc.Log.With("component", "endpointslice"))
+			return workers(c, err, 5)
+		}},
+		{Name: "horizontalpodautoscaling", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			c, err := hpa.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "horizontal-pod-autoscaler"), cc.Log.With("component", "hpa"))
 			return workers(c, err, 5)
 		}},
 	}
