@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -177,7 +178,7 @@ func TestRootStopExecAndEngineRestart(t *testing.T) {
 	defer cancel()
 	c, err := e.Create(ctx, ContainerSpec{Image: "busybox", Labels: map[string]string{"app": "t"},
 		Resources: Resources{NanoCPUs: 5e8},
-		Cmd:       []string{"sh", "-c", "echo before; trap 'echo bye; exit 0' TERM; while :; do sleep 0.1; read -t 0 x && echo got; done"}})
+		Cmd:       []string{"sh", "-c", "echo before; trap 'echo bye; exit 0' TERM; while :; do sleep 0.1; done"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,5 +232,78 @@ func TestRootStopExecAndEngineRestart(t *testing.T) {
 	}
 	if err := e2.RemoveContainer(ctx, c.ID, RemoveOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestRootTTYStdinRestartPolicyCommit(t *testing.T) {
+	e, _ := rootEngine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// docker run -it: a tty, stdin attached before start.
+	c, err := e.Create(ctx, ContainerSpec{Image: "busybox", Tty: true, OpenStdin: true, StdinOnce: true,
+		Cmd: []string{"sh", "-c", "read line; echo got:$line; tty"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	var out bytes.Buffer
+	attached := make(chan error, 1)
+	go func() { attached <- e.Attach(ctx, c.ID, AttachOptions{Stdin: pr, Stdout: &out}) }()
+	waitPending(t, e, c.ID)
+	if err := e.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Resize(ctx, c.ID, 120, 40); err != nil {
+		t.Errorf("resize: %v", err)
+	}
+	pw.Write([]byte("hello\n"))
+	if err := <-attached; err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if !strings.Contains(out.String(), "got:hello") || !strings.Contains(out.String(), "/dev/pts/") {
+		t.Errorf("tty output = %q, want got:hello and a pts", out.String())
+	}
+
+	// --restart on-failure:2 restarts twice, then stays exited.
+	r, err := e.Create(ctx, ContainerSpec{Image: "busybox", Cmd: []string{"sh", "-c", "echo run; exit 1"},
+		RestartPolicy: RestartPolicy{Name: "on-failure", MaximumRetryCount: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		got, _ := e.Container(ctx, r.ID)
+		if got.RestartCount == 2 && got.State.Status == StatusExited {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	got, _ := e.Container(ctx, r.ID)
+	if got.RestartCount != 2 || got.State.Status != StatusExited || got.State.ExitCode != 1 {
+		t.Errorf("on-failure:2 = restarts %d, %+v; want 2 restarts then exited 1", got.RestartCount, got.State)
+	}
+	var runs int
+	e.Logs(ctx, r.ID, LogOptions{}, func(le LogEntry) error { runs++; return nil })
+	if runs != 3 {
+		t.Errorf("log has %d runs, want 3", runs)
+	}
+
+	// Commit: a file written in the container becomes a layer of a new image.
+	w, out2, _ := runToExit(t, e, ContainerSpec{Image: "busybox", Cmd: []string{"sh", "-c", "echo built > /marker; rm /bin/vi"}})
+	_ = out2
+	img, err := e.Commit(ctx, w.ID, CommitOptions{Ref: "committed:1", CreatedBy: "RUN echo built"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(img.Config.RootFS.DiffIDs) != 2 {
+		t.Errorf("committed image has %d layers, want 2", len(img.Config.RootFS.DiffIDs))
+	}
+	_, out3, _ := runToExit(t, e, ContainerSpec{Image: "committed:1", Cmd: []string{"sh", "-c", "cat /marker; ls /bin/vi || echo novi"}})
+	if !strings.Contains(out3, "built") || !strings.Contains(out3, "novi") {
+		t.Errorf("container of committed image printed %q, want the marker and no vi", out3)
 	}
 }
