@@ -807,16 +807,21 @@ func (r *buildRun) run(ctx context.Context, st *stageState, in Instruction) (ret
 	if err := r.b.eng.Start(ctx, c.ID); err != nil {
 		return r.errAt(in, err)
 	}
+	// Following the log from its start (rather than attaching before Start)
+	// streams the output while the step runs and still gets all of it when
+	// the process exits at once; Logs returns once the exit is drained.
+	logDone := make(chan error, 1)
+	go func() {
+		logDone <- r.b.eng.Logs(ctx, c.ID, engine.LogOptions{Follow: true}, func(le engine.LogEntry) error {
+			_, err := r.out.Write(le.Line)
+			return err
+		})
+	}()
 	state, err := r.b.eng.Wait(ctx, c.ID, engine.WaitNotRunning)
 	if err != nil {
 		return r.errAt(in, err)
 	}
-	// The output is copied once the step ends: an attach registered before
-	// Start could miss a process that exits at once, the log file can't.
-	if err := r.b.eng.Logs(ctx, c.ID, engine.LogOptions{}, func(le engine.LogEntry) error {
-		_, err := r.out.Write(le.Line)
-		return err
-	}); err != nil {
+	if err := <-logDone; err != nil {
 		return r.errAt(in, err)
 	}
 	if state.ExitCode != 0 {
