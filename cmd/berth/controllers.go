@@ -19,6 +19,8 @@ import (
 	"github.com/berth-dev/berth/internal/controller/replicaset"
 	"github.com/berth-dev/berth/internal/controller/serviceaccount"
 	"github.com/berth-dev/berth/internal/controller/volume"
+	"github.com/berth-dev/berth/internal/dns"
+	"github.com/berth-dev/berth/internal/proxy/servicelb"
 )
 
 // runControllers runs the controller manager (with leader election on the
@@ -98,6 +100,16 @@ func controllers(rootCA []byte, storageDir string) []manager.Controller {
 			core := cc.Informers.Core().V1()
 			c, err := endpointslice.New(cc.Client, core.Services(), core.Pods(), cc.Informers.Discovery().V1().EndpointSlices(), cc.Log.With("component", "endpointslice"))
 			return workers(c, err, 5)
+		}},
+		{Name: "servicelb", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			c, err := servicelb.New(cc.Client, cc.Informers, cc.Log.With("component", "servicelb"))
+			if err != nil {
+				return nil, fmt.Errorf("new servicelb controller: %w", err)
+			}
+			return c.Run, nil
+		}},
+		{Name: "kube-dns-service", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			return func(ctx context.Context) error { return dns.EnsureService(ctx, cc.Client, defaultClusterDNS, cc.Log) }, nil
 		}},
 		{Name: "horizontalpodautoscaling", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			c, err := hpa.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "horizontal-pod-autoscaler"), cc.Log.With("component", "hpa"))

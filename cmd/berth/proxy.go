@@ -19,14 +19,6 @@ import (
 	"github.com/berth-dev/berth/internal/netpol"
 	"github.com/berth-dev/berth/internal/proxy"
 	"github.com/berth-dev/berth/internal/proxy/nft"
-	"github.com/berth-dev/berth/internal/proxy/servicelb"
-)
-
-// TODO(agent options): the agent does not get the server's --cluster-cidr
-// and --cluster-dns yet; these are their defaults.
-const (
-	proxyClusterCIDR = "10.244.0.0/16"
-	clusterDNSIP     = "10.96.0.10"
 )
 
 func init() {
@@ -35,11 +27,12 @@ func init() {
 	})
 }
 
-// runProxy runs the service proxy (nftables), the LoadBalancer status
-// controller, NetworkPolicy enforcement and the cluster DNS until ctx is
-// done. DNS listens on the
-// node address, port 53; the proxy sends kube-system/kube-dns's port 53 to
-// that listener on every node, so pods reach it at 10.96.0.10.
+// runProxy runs the service proxy (nftables), NetworkPolicy enforcement
+// and the cluster DNS until ctx is done. DNS listens on the node address,
+// port 53; the proxy sends kube-system/kube-dns's port 53 to that listener
+// on every node, so pods reach it at 10.96.0.10. The kube-dns Service
+// itself and LoadBalancer status are written by the controller manager
+// (controllers.go): node credentials may not write Services.
 func runProxy(ctx context.Context, n *nodeEnv) error {
 	log := n.log.With("component", "proxy")
 	kube, err := kubernetes.NewForConfig(n.kube)
@@ -66,7 +59,7 @@ func runProxy(ctx context.Context, n *nodeEnv) error {
 	dnsEP := []proxy.Endpoint{{IP: nodeIP, Port: 53}}
 	p, err := proxy.New(proxy.Config{
 		Table:       proxy.TableName(n.opts.DataDir),
-		ClusterCIDR: netip.MustParsePrefix(proxyClusterCIDR),
+		ClusterCIDR: netip.MustParsePrefix(defaultClusterCIDR),
 		Override: proxy.Override{
 			proxy.OverrideKey(metav1.NamespaceSystem, "kube-dns", "udp", 53): dnsEP,
 			proxy.OverrideKey(metav1.NamespaceSystem, "kube-dns", "tcp", 53): dnsEP,
@@ -76,16 +69,12 @@ func runProxy(ctx context.Context, n *nodeEnv) error {
 	if err != nil {
 		return err
 	}
-	lb, err := servicelb.New(kube, factory, n.log.With("component", "servicelb"))
-	if err != nil {
-		return err
-	}
 	np, err := netpol.New(netpol.TableName(n.opts.DataDir), nodeName, factory, n.log.With("component", "netpol"))
 	if err != nil {
 		return err
 	}
 	// A node whose resolv.conf is missing still answers cluster names.
-	ups, err := dns.Upstreams("/etc/resolv.conf", clusterDNSIP, nodeIP.String())
+	ups, err := dns.Upstreams("/etc/resolv.conf", defaultClusterDNS, nodeIP.String())
 	if err != nil {
 		log.Warn("no upstream resolvers, names outside the cluster will fail", "err", err)
 	}
@@ -99,15 +88,8 @@ func runProxy(ctx context.Context, n *nodeEnv) error {
 	defer factory.Shutdown()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Run(ctx) })
-	g.Go(func() error { return lb.Run(ctx) })
 	g.Go(func() error { return np.Run(ctx) })
 	g.Go(func() error { return srv.ListenAndServe(ctx, net.JoinHostPort(nodeIP.String(), "53"), nil) })
-	g.Go(func() error {
-		if err := dns.EnsureService(ctx, kube, clusterDNSIP); err != nil && ctx.Err() == nil {
-			log.Error("cluster DNS service", "err", err)
-		}
-		return nil
-	})
 	return g.Wait()
 }
 

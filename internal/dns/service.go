@@ -3,6 +3,7 @@ package dns
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,7 +18,7 @@ import (
 // reserved and pods' resolv.conf points at a real Service. It has no
 // selector: each node's proxy sends its ports to that node's own DNS
 // listener. It retries until the API server accepts it or ctx ends.
-func EnsureService(ctx context.Context, kube kubernetes.Interface, ip string) error {
+func EnsureService(ctx context.Context, kube kubernetes.Interface, ip string, log *slog.Logger) error {
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: metav1.NamespaceSystem,
 			Labels: map[string]string{"k8s-app": "kube-dns", "kubernetes.io/name": "berth-dns"}},
@@ -31,7 +32,9 @@ func EnsureService(ctx context.Context, kube kubernetes.Interface, ip string) er
 		},
 	}
 	for {
-		_, err := kube.CoreV1().Services(svc.Namespace).Create(ctx, svc, metav1.CreateOptions{FieldManager: "berth-dns"})
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := kube.CoreV1().Services(svc.Namespace).Create(actx, svc, metav1.CreateOptions{FieldManager: "berth-dns"})
+		cancel()
 		if err == nil || apierrors.IsAlreadyExists(err) {
 			return nil
 		}
@@ -39,6 +42,7 @@ func EnsureService(ctx context.Context, kube kubernetes.Interface, ip string) er
 			return fmt.Errorf("create service kube-system/kube-dns: %w", err)
 		}
 		// The namespace or the API server may not be there yet.
+		log.Debug("create kube-dns service, will retry", "err", err)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("create service kube-system/kube-dns: %w", err)
