@@ -503,25 +503,35 @@ spec:
 	if err != nil || !strings.Contains(so, "hi") {
 		t.Errorf("kubectl exec -it: %v\nstdout %q\nstderr %q", err, so, se)
 	}
-	body, err := c.HTTPGet("http://" + p.Status.PodIP + ":8000/")
-	if err != nil || body != "Hello Kubernetes!\n" {
-		t.Errorf("curl POD_IP:8000 = %q, %v", body, err)
-	}
 	c.Kubectl("logs", "hello-pod")
 
 	pctx, pcancel := context.WithCancel(context.Background())
 	defer pcancel()
 	pf := c.Net.Command(pctx, "kubectl", "port-forward", "pod/hello-pod", "18000:8000")
 	pf.Env = c.env()
+	var pfOut strings.Builder
+	pf.Stdout, pf.Stderr = &pfOut, &pfOut
 	if err := pf.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { pcancel(); pf.Wait() }()
+	var body string
 	Eventually(t, time.Minute, func() error {
 		body, err = c.HTTPGet("http://127.0.0.1:18000/")
-		return err
+		if err != nil {
+			return fmt.Errorf("%v (kubectl port-forward: %s)", err, pfOut.String())
+		}
+		return nil
 	})
 	if body != "Hello Kubernetes!\n" {
 		t.Errorf("curl through port-forward = %q", body)
+	}
+	// hello.js exits after each answer; the kubelet restarts it.
+	Eventually(t, time.Minute, func() error {
+		body, err = c.HTTPGet("http://" + p.Status.PodIP + ":8000/")
+		return err
+	})
+	if body != "Hello Kubernetes!\n" {
+		t.Errorf("curl POD_IP:8000 = %q", body)
 	}
 }
