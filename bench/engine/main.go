@@ -36,14 +36,15 @@ func main() {
 	}
 	n := flag.Int("n", 30, "runs per case")
 	images := flag.String("images", "_out/images/busybox.tar", "busybox docker-archive from scripts/base-images.sh")
+	shimBin := flag.String("shim", "", "binary to re-execute as the shim (e.g. a built berth); default this one")
 	flag.Parse()
-	if err := run(*n, *images); err != nil {
+	if err := run(*n, *images, *shimBin); err != nil {
 		fmt.Fprintln(os.Stderr, "engine-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, images string) error {
+func run(n int, images, shimBin string) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "berth-engine-bench-")
 	if err != nil {
@@ -51,7 +52,7 @@ func run(n int, images string) error {
 	}
 	defer os.RemoveAll(dir)
 	defer engine.Reset(ctx, dir)
-	e, err := engine.New(engine.Config{Root: dir})
+	e, err := engine.New(engine.Config{Root: dir, ShimBinary: shimBin})
 	if err != nil {
 		return err
 	}
@@ -132,8 +133,8 @@ func run(n int, images string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("idle shim RSS                         %6.1f MiB\n", rssMiB(c.ShimPid))
-	fmt.Printf("bench process RSS (engine open)       %6.1f MiB\n", rssMiB(os.Getpid()))
+	fmt.Printf("idle shim RSS                         %6.1f MiB (anon %.1f MiB, rest is the shared binary)\n", rssMiB(c.ShimPid, "VmRSS"), rssMiB(c.ShimPid, "RssAnon"))
+	fmt.Printf("bench process RSS (engine open)       %6.1f MiB\n", rssMiB(os.Getpid(), "VmRSS"))
 	zero := time.Duration(0)
 	if err := e.Stop(ctx, c.ID, engine.StopOptions{Timeout: &zero}); err != nil {
 		return err
@@ -198,13 +199,13 @@ func pct(d []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func rssMiB(pid int) float64 {
+func rssMiB(pid int, field string) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return -1
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
 			return float64(kb) / 1024
 		}

@@ -546,7 +546,7 @@ func shimAlive(pid int, dir string) bool {
 }
 
 // ShimArg is argv[1] of a re-executed shim; cmd/berth maps it to shim.Main.
-const ShimArg = "__shim"
+const ShimArg = shim.Arg
 
 // errNoShim means the shim is not (or no longer) there to ask.
 var errNoShim = errors.New("engine: container has no shim")

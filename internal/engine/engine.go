@@ -79,10 +79,17 @@ func New(cfg Config) (*Engine, error) {
 			return nil, err
 		}
 	}
-	for _, d := range []string{"containers", "run", "runc", "empty"} {
+	for _, d := range []string{"containers", "run", "runc", "empty", "trash"} {
 		if err := os.MkdirAll(filepath.Join(e.root, d), 0o700); err != nil {
 			return nil, err
 		}
+	}
+	// Containers removed while the last engine was deleting their files.
+	if err := os.RemoveAll(filepath.Join(e.root, "trash")); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(filepath.Join(e.root, "trash"), 0o700); err != nil {
+		return nil, err
 	}
 	// Layer dirs must be traversable for containers running as non-root users.
 	for _, d := range []string{root, e.root} {

@@ -108,8 +108,8 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 		ID: m.ID, Bundle: c.dir, Runc: e.runc, RuncRoot: filepath.Join(e.root, "runc"),
 		Tty: m.Spec.Tty, OpenStdin: m.Spec.OpenStdin, StdinOnce: m.Spec.StdinOnce,
 		LogPath: c.logPath(), StatePath: c.statePath(), Socket: e.socketPath(m.ID),
-		MemoryCgroup: filepath.Join("/sys/fs/cgroup/memory", m.CgroupsPath),
-		Restart:      policy, MaxRetries: m.Spec.RestartPolicy.MaximumRetryCount,
+		CgroupsPath: m.CgroupsPath,
+		Restart:     policy, MaxRetries: m.Spec.RestartPolicy.MaximumRetryCount,
 	}
 	if err := shim.WriteConfig(filepath.Join(c.dir, "shim.json"), cfg); err != nil {
 		return err
@@ -429,13 +429,21 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, opts RemoveOpt
 	if err := unmountRootfs(c.meta.Rootfs); err != nil {
 		return err
 	}
-	// runc deleted the cgroups when the container exited; these remain
+	// The shim removed the cgroups when the container exited; they remain
 	// only after a failed start or a lost shim.
-	removeCgroup(c.meta.CgroupsPath)
+	shim.RemoveCgroup(c.meta.CgroupsPath)
 	os.RemoveAll(filepath.Join(e.root, "runc", c.meta.ID))
-	if err := os.RemoveAll(c.dir); err != nil {
+	// Deleting the files can take tens of ms on a busy disk; one rename
+	// takes the container away now and the files go in the background.
+	trash := filepath.Join(e.root, "trash", c.meta.ID)
+	if err := os.Rename(c.dir, trash); err != nil {
 		return fmt.Errorf("remove %s: %w", c.meta.ID[:12], err)
 	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		os.RemoveAll(trash)
+	}()
 	os.Remove(e.socketPath(c.meta.ID))
 	e.mu.Lock()
 	delete(e.containers, c.meta.ID)
@@ -453,20 +461,6 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, opts RemoveOpt
 		p.fail(fmt.Errorf("%w: removed", ErrContainerNotFound))
 	}
 	return nil
-}
-
-// cgroupHierarchies are the v1 controllers runc places containers in.
-var cgroupHierarchies = []string{"memory", "cpu", "cpuacct", "cpuset", "pids", "devices", "freezer", "blkio", "net_cls", "net_prio", "perf_event", "hugetlb", "systemd", "rdma", "misc"}
-
-// removeCgroup removes a container's cgroup dirs (they must be empty).
-func removeCgroup(path string) {
-	if path == "" || path == "/" {
-		return
-	}
-	for _, h := range cgroupHierarchies {
-		os.Remove(filepath.Join("/sys/fs/cgroup", h, path))
-	}
-	os.Remove(filepath.Join("/sys/fs/cgroup/unified", path))
 }
 
 // parseSignal accepts "SIGTERM", "TERM", "15".

@@ -70,7 +70,9 @@ func Reset(ctx context.Context, dataDir string) error {
 			errs = append(errs, err)
 		}
 		if m.CgroupsPath != "" {
-			removeCgroup(m.CgroupsPath)
+			if err := shim.RemoveCgroup(m.CgroupsPath); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	// The engine's cgroup parent, if nothing else lives in it now.
@@ -101,7 +103,7 @@ func inCgroup(pid int, path string) bool {
 // killCgroup SIGKILLs what is left in a container's cgroup (processes the
 // container forked; they are ours by construction).
 func killCgroup(path string) {
-	b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids", path, "cgroup.procs"))
+	b, err := os.ReadFile(filepath.Join(shim.CgroupDir("pids", path), "cgroup.procs"))
 	if err != nil {
 		return
 	}
@@ -114,8 +116,12 @@ func killCgroup(path string) {
 
 // removeCgroupTree removes empty cgroup dirs under path, deepest first.
 func removeCgroupTree(path string) {
-	for _, h := range append(cgroupHierarchies, "unified") {
-		base := filepath.Join("/sys/fs/cgroup", h, path)
+	ents, err := os.ReadDir("/sys/fs/cgroup")
+	if err != nil {
+		return
+	}
+	for _, ent := range ents {
+		base := filepath.Join("/sys/fs/cgroup", ent.Name(), path)
 		var dirs []string
 		filepath.WalkDir(base, func(p string, d os.DirEntry, err error) error {
 			if err == nil && d.IsDir() {

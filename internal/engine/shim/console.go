@@ -5,7 +5,8 @@ import (
 	"net"
 	"os"
 
-	"golang.org/x/sys/unix"
+	"syscall"
+	"unsafe"
 )
 
 // ConsoleSocket listens on path for runc's --console-socket: runc connects
@@ -35,17 +36,17 @@ func (c *ConsoleSocket) ReceiveMaster() (*os.File, error) {
 		return nil, fmt.Errorf("console socket: %w", err)
 	}
 	defer conn.Close()
-	oob := make([]byte, unix.CmsgSpace(4))
+	oob := make([]byte, syscall.CmsgSpace(4))
 	buf := make([]byte, 4096)
 	_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
 	if err != nil {
 		return nil, fmt.Errorf("console socket: read: %w", err)
 	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
 	if err != nil || len(msgs) != 1 {
 		return nil, fmt.Errorf("console socket: no control message: %v", err)
 	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
+	fds, err := syscall.ParseUnixRights(&msgs[0])
 	if err != nil || len(fds) != 1 {
 		return nil, fmt.Errorf("console socket: no fd: %v", err)
 	}
@@ -61,5 +62,10 @@ func (c *ConsoleSocket) Close() error {
 
 // Resize sets the window size of a pty master.
 func Resize(master *os.File, width, height uint16) error {
-	return unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: height, Col: width})
+	ws := struct{ row, col, x, y uint16 }{row: height, col: width}
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, master.Fd(), syscall.TIOCSWINSZ, uintptr(unsafe.Pointer(&ws)))
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }

@@ -28,9 +28,9 @@ type Config struct {
 	LogPath   string `json:"logPath"`
 	StatePath string `json:"statePath"`
 	Socket    string `json:"socket"`
-	// MemoryCgroup is the container's v1 memory cgroup dir, read for the
-	// OOM-kill counter before runc deletes it.
-	MemoryCgroup string `json:"memoryCgroup"`
+	// CgroupsPath is the container's cgroupfs path; the shim reads the
+	// OOM-kill counter there and removes the cgroups after the exit.
+	CgroupsPath string `json:"cgroupsPath"`
 	// Restart is docker's policy name ("no", "always", "on-failure",
 	// "unless-stopped") and MaxRetries its on-failure limit (0 = none).
 	Restart    string `json:"restart"`

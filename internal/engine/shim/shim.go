@@ -16,9 +16,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
+
+// prSetChildSubreaper is PR_SET_CHILD_SUBREAPER from linux/prctl.h.
+const prSetChildSubreaper = 36
 
 // Main is the entry point of `berth __shim DIR`. fd 3 is the ready pipe:
 // the shim writes "ok\n" once its socket listens, or an error line.
@@ -46,8 +47,8 @@ func Main() int {
 	}
 	// Orphans of the container (its init, once runc exits) are re-parented
 	// to us, so we can wait4 the init and get its real exit status.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return fail(fmt.Errorf("set subreaper: %w", err))
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
+		return fail(fmt.Errorf("set subreaper: %w", errno))
 	}
 	logf, err := os.OpenFile(cfg.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
@@ -216,7 +217,7 @@ func (s *shim) handle(conn net.Conn) {
 		}
 		var err error
 		if s.state.Status == StatusRunning && s.state.Pid > 0 && req.Signal > 0 {
-			err = unix.Kill(s.state.Pid, syscall.Signal(req.Signal))
+			err = syscall.Kill(s.state.Pid, syscall.Signal(req.Signal))
 		}
 		st := s.state
 		s.mu.Unlock()
@@ -345,8 +346,8 @@ func (s *shim) run() {
 		s.state.Pid = -pid // reaped: no more signals to it
 		s.mu.Unlock()
 		waitTimeout(wg, 2*time.Second)
-		oom := oomKilled(s.cfg.MemoryCgroup)
-		s.runc("delete", "--force", s.cfg.ID)
+		oom := oomKilled(CgroupDir("memory", s.cfg.CgroupsPath))
+		s.deleteRuntime()
 		s.mu.Lock()
 		ran := time.Since(s.state.StartedAt)
 		s.state.Status, s.state.Pid = StatusExited, 0
@@ -428,6 +429,19 @@ func (s *shim) closeClients() {
 	for c := range clients {
 		c.conn.Close()
 	}
+}
+
+// deleteRuntime does what `runc delete` does for a stopped container,
+// without another runc process on the exit path: the init is gone and, in
+// its own PID namespace, took every process with it, so the cgroups are
+// empty and only they and runc's state dir remain. If something still
+// lives in the cgroup (a shared PID namespace), runc delete --force kills it.
+func (s *shim) deleteRuntime() {
+	if err := RemoveCgroup(s.cfg.CgroupsPath); err != nil {
+		s.runc("delete", "--force", s.cfg.ID)
+		return
+	}
+	os.RemoveAll(filepath.Join(s.cfg.RuncRoot, s.cfg.ID))
 }
 
 func (s *shim) runc(args ...string) ([]byte, error) {
@@ -570,16 +584,16 @@ func startFailureCode(msg string) int {
 }
 
 // reap waits for pid, reaping any other orphan that comes by.
-func reap(pid int) unix.WaitStatus {
+func reap(pid int) syscall.WaitStatus {
 	for {
-		var ws unix.WaitStatus
-		wpid, err := unix.Wait4(-1, &ws, 0, nil)
-		if errors.Is(err, unix.EINTR) {
+		var ws syscall.WaitStatus
+		wpid, err := syscall.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
 		if err != nil {
 			// ECHILD: someone else reaped it; report it like a kill.
-			return unix.WaitStatus(uint32(syscall.SIGKILL))
+			return syscall.WaitStatus(uint32(syscall.SIGKILL))
 		}
 		if wpid == pid {
 			return ws
@@ -587,7 +601,7 @@ func reap(pid int) unix.WaitStatus {
 	}
 }
 
-func exitCode(ws unix.WaitStatus) int {
+func exitCode(ws syscall.WaitStatus) int {
 	if ws.Signaled() {
 		return 128 + int(ws.Signal())
 	}
