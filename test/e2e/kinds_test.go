@@ -219,3 +219,44 @@ spec:
 `
 	mustFail(t, c, big, `pods "big" is forbidden: maximum cpu usage per Container is 1, but limit is 2`, "-n", "lr", "apply", "-f", "-")
 }
+
+// TestKindsVersions checks the kinds served at two versions: HPAs at
+// autoscaling/v1 and v2, events at core/v1 and events.k8s.io/v1.
+func TestKindsVersions(t *testing.T) {
+	c := StartCluster(t)
+	c.KubectlIn(`apiVersion: autoscaling/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: old}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  maxReplicas: 3
+  targetCPUUtilizationPercentage: 55
+`, "apply", "-f", "-")
+	if got := c.Kubectl("get", "horizontalpodautoscalers.v2.autoscaling", "old", "-o", "jsonpath={.spec.metrics[0].resource.name} {.spec.metrics[0].resource.target.averageUtilization} {.spec.minReplicas}"); got != "cpu 55 1" {
+		t.Errorf("v1 HPA read as v2: %q, want \"cpu 55 1\"", got)
+	}
+	c.Kubectl("create", "deployment", "web", "--image=busybox:1.36")
+	c.Kubectl("autoscale", "deployment", "web", "--max=5", "--cpu-percent=70")
+	if got := c.Kubectl("get", "horizontalpodautoscalers.v1.autoscaling", "web", "-o", "jsonpath={.apiVersion} {.spec.targetCPUUtilizationPercentage}"); got != "autoscaling/v1 70" {
+		t.Errorf("v2 HPA read as v1: %q, want \"autoscaling/v1 70\"", got)
+	}
+
+	c.KubectlIn(`apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: poke}
+eventTime: "2026-01-01T00:00:00.000000Z"
+reportingController: example.com/tester
+reportingInstance: t1
+action: Poke
+reason: Poked
+note: hello there
+type: Normal
+regarding: {kind: Deployment, name: web, namespace: default}
+`, "apply", "-f", "-")
+	if got := c.Kubectl("get", "events", "--field-selector", "involvedObject.kind=Deployment,reason=Poked",
+		"-o", "jsonpath={.items[*].message} {.items[*].reportingComponent}"); got != "hello there example.com/tester" {
+		t.Errorf("events.k8s.io event seen as core/v1: %q", got)
+	}
+	mustFail(t, c, "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata: {name: bad}\nreason: X\n",
+		"eventTime: Required value", "apply", "-f", "-")
+}
