@@ -197,6 +197,7 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) error {
 	for _, img := range imgs {
 		layers += img.Size
 		sum := toImageSummary(img)
+		sum.Containers = 0
 		for _, c := range cs {
 			if c.ImageID == img.ID {
 				sum.Containers++
