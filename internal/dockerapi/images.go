@@ -279,7 +279,8 @@ func (s *Server) imageRemove(w http.ResponseWriter, r *http.Request, name string
 	res, err := s.eng.RemoveImage(r.Context(), name, boolParam(r.URL.Query().Get("force")))
 	if err != nil {
 		if errors.Is(err, engine.ErrImageInUse) {
-			return conflict("conflict: unable to remove repository reference %q (must force) - %v", name, err)
+			// The engine words the rest as docker does; only its prefix goes.
+			return conflict("conflict: %s", strings.TrimPrefix(err.Error(), engine.ErrImageInUse.Error()+": "))
 		}
 		return noSuchImage(name, err)
 	}
