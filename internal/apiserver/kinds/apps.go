@@ -36,11 +36,6 @@ func defaultReplicas(r **int32) {
 	}
 }
 
-// selectorString prints a label selector as kubectl's wide Selector column.
-func selectorString(s *metav1.LabelSelector) string {
-	return metav1.FormatLabelSelector(s)
-}
-
 // validateWorkload checks what ReplicaSets, Deployments, DaemonSets and
 // StatefulSets share: replicas, a non-empty selector that matches the
 // template's labels, a valid template with restartPolicy Always.
@@ -177,7 +172,7 @@ func replicaSetKind(k *Kind) {
 		rs := obj.(*appsv1.ReplicaSet)
 		names, images := containerCells(rs.Spec.Template.Spec.Containers)
 		return []interface{}{rs.Name, int64(derefInt32(rs.Spec.Replicas)), int64(rs.Status.Replicas), int64(rs.Status.ReadyReplicas),
-			age(rs.CreationTimestamp), names, images, selectorString(rs.Spec.Selector)}
+			age(rs.CreationTimestamp), names, images, metav1.FormatLabelSelector(rs.Spec.Selector)}
 	}
 	k.Default = func(obj runtime.Object) {
 		rs := obj.(*appsv1.ReplicaSet)
@@ -283,8 +278,8 @@ func daemonSetKind(k *Kind) {
 		names, images := containerCells(d.Spec.Template.Spec.Containers)
 		st := d.Status
 		return []interface{}{d.Name, int64(st.DesiredNumberScheduled), int64(st.CurrentNumberScheduled), int64(st.NumberReady),
-			int64(st.UpdatedNumberScheduled), int64(st.NumberAvailable), labelString(d.Spec.Template.Spec.NodeSelector),
-			age(d.CreationTimestamp), names, images, selectorString(d.Spec.Selector)}
+			int64(st.UpdatedNumberScheduled), int64(st.NumberAvailable), labels.FormatLabels(d.Spec.Template.Spec.NodeSelector),
+			age(d.CreationTimestamp), names, images, metav1.FormatLabelSelector(d.Spec.Selector)}
 	}
 	k.Default = func(obj runtime.Object) {
 		d := obj.(*appsv1.DaemonSet)

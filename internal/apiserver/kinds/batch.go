@@ -207,7 +207,7 @@ func jobRow(job *batchv1.Job) []interface{} {
 		status = "FailureTarget"
 	}
 	names, images := containerCells(job.Spec.Template.Spec.Containers)
-	return []interface{}{job.Name, status, completions, jobDuration, age(job.CreationTimestamp), names, images, selectorString(job.Spec.Selector)}
+	return []interface{}{job.Name, status, completions, jobDuration, age(job.CreationTimestamp), names, images, metav1.FormatLabelSelector(job.Spec.Selector)}
 }
 
 func jobCondition(job *batchv1.Job, t batchv1.JobConditionType) bool {
@@ -241,7 +241,7 @@ func cronJobKind(k *Kind) {
 		}
 		names, images := containerCells(cj.Spec.JobTemplate.Spec.Template.Spec.Containers)
 		return []interface{}{cj.Name, cj.Spec.Schedule, tz, suspend, int64(len(cj.Status.Active)), last, age(cj.CreationTimestamp),
-			names, images, selectorString(cj.Spec.JobTemplate.Spec.Selector)}
+			names, images, metav1.FormatLabelSelector(cj.Spec.JobTemplate.Spec.Selector)}
 	}
 	k.Default = func(obj runtime.Object) {
 		cj := obj.(*batchv1.CronJob)

@@ -2,7 +2,6 @@ package kinds
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -122,23 +121,6 @@ func defaultTable(k *Kind) {
 		m := metaOf(obj)
 		return []interface{}{m.GetName(), m.GetCreationTimestamp().UTC().Format(time.RFC3339)}
 	}
-}
-
-// labelString prints a map as "k1=v1,k2=v2" in key order, or "<none>".
-func labelString(m map[string]string) string {
-	if len(m) == 0 {
-		return "<none>"
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + m[k]
-	}
-	return strings.Join(parts, ",")
 }
 
 // orNone returns s, or "<none>" when it is empty.

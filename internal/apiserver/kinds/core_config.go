@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -169,7 +170,7 @@ func podTemplateKind(k *Kind) {
 	k.Row = func(obj runtime.Object) []interface{} {
 		pt := obj.(*corev1.PodTemplate)
 		names, images := containerCells(pt.Template.Spec.Containers)
-		return []interface{}{pt.Name, names, images, labelString(pt.Template.Labels)}
+		return []interface{}{pt.Name, names, images, labels.FormatLabels(pt.Template.Labels)}
 	}
 	k.Default = func(obj runtime.Object) { defaultPodSpec(&obj.(*corev1.PodTemplate).Template.Spec) }
 	setValidation(k, dnsSubdomain, func(obj runtime.Object) field.ErrorList {

@@ -27,7 +27,7 @@ func replicationControllerKind(k *Kind) {
 			names, images = containerCells(rc.Spec.Template.Spec.Containers)
 		}
 		return []interface{}{rc.Name, int64(derefInt32(rc.Spec.Replicas)), int64(rc.Status.Replicas), int64(rc.Status.ReadyReplicas),
-			age(rc.CreationTimestamp), names, images, labelString(rc.Spec.Selector)}
+			age(rc.CreationTimestamp), names, images, labels.FormatLabels(rc.Spec.Selector)}
 	}
 	// Upstream's SetDefaults_ReplicationController: selector and labels
 	// default to the template's labels.

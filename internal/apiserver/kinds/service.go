@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -211,7 +212,7 @@ func serviceRow(svc *corev1.Service) []interface{} {
 		}
 	}
 	return []interface{}{svc.Name, string(svc.Spec.Type), clusterIP, serviceExternalIP(svc),
-		orNone(strings.Join(ports, ",")), age(svc.CreationTimestamp), labelString(svc.Spec.Selector)}
+		orNone(strings.Join(ports, ",")), age(svc.CreationTimestamp), labels.FormatLabels(svc.Spec.Selector)}
 }
 
 // serviceExternalIP is upstream's getServiceExternalIP with wide output.
