@@ -1,6 +1,7 @@
 package kinds
 
 import (
+	"fmt"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -180,5 +181,43 @@ func TestLimitRangeDefaults(t *testing.T) {
 	item := lr.Spec.Limits[0]
 	if item.Default.Cpu().String() != "2" || item.DefaultRequest.Cpu().String() != "2" {
 		t.Errorf("default %v defaultRequest %v, want both 2 from max", item.Default, item.DefaultRequest)
+	}
+}
+
+func TestPodQOS(t *testing.T) {
+	res := func(req, lim string) corev1.ResourceRequirements {
+		r := corev1.ResourceRequirements{}
+		if req != "" {
+			r.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(req), corev1.ResourceMemory: resource.MustParse("64Mi")}
+		}
+		if lim != "" {
+			r.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(lim), corev1.ResourceMemory: resource.MustParse("64Mi")}
+		}
+		return r
+	}
+	tests := []struct {
+		name       string
+		containers []corev1.ResourceRequirements
+		want       corev1.PodQOSClass
+	}{
+		{"nothing set", []corev1.ResourceRequirements{{}}, corev1.PodQOSBestEffort},
+		{"limits only (requests default to them)", []corev1.ResourceRequirements{res("", "500m")}, corev1.PodQOSGuaranteed},
+		{"requests equal limits", []corev1.ResourceRequirements{res("1", "1"), res("2", "2")}, corev1.PodQOSGuaranteed},
+		{"requests below limits", []corev1.ResourceRequirements{res("100m", "1")}, corev1.PodQOSBurstable},
+		{"one container without limits", []corev1.ResourceRequirements{res("1", "1"), {}}, corev1.PodQOSBurstable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := &corev1.Pod{}
+			for i, r := range tc.containers {
+				pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: fmt.Sprint("c", i), Image: "x", Resources: r})
+			}
+			k := kindFor(t, "", "v1", "pods")
+			k.Default(pod)
+			k.PrepareForCreate(pod)
+			if pod.Status.QOSClass != tc.want {
+				t.Errorf("qosClass = %s, want %s", pod.Status.QOSClass, tc.want)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/fields"
@@ -241,43 +242,46 @@ func defaultVolume(v *corev1.Volume) {
 	}
 }
 
-// podQOS is upstream's GetPodQOS, over regular and init containers.
+// podQOS is upstream's GetPodQOS: BestEffort without cpu/memory requests
+// or limits; Guaranteed when every container limits both and the summed
+// requests equal the summed limits; Burstable otherwise.
 func podQOS(s *corev1.PodSpec) corev1.PodQOSClass {
 	requests, limits := corev1.ResourceList{}, corev1.ResourceList{}
 	guaranteed := true
-	all := append(append([]corev1.Container{}, s.InitContainers...), s.Containers...)
-	for _, c := range all {
-		for name, q := range c.Resources.Requests {
-			if (name == corev1.ResourceCPU || name == corev1.ResourceMemory) && !q.IsZero() {
-				requests[name] = q
+	add := func(into corev1.ResourceList, name corev1.ResourceName, q resource.Quantity) {
+		sum := into[name]
+		sum.Add(q)
+		into[name] = sum
+	}
+	qosResource := func(n corev1.ResourceName) bool { return n == corev1.ResourceCPU || n == corev1.ResourceMemory }
+	for _, cs := range [][]corev1.Container{s.Containers, s.InitContainers} {
+		for _, c := range cs {
+			for name, q := range c.Resources.Requests {
+				if qosResource(name) && q.Sign() > 0 {
+					add(requests, name, q)
+				}
 			}
-		}
-		complete := 0
-		for name, q := range c.Resources.Limits {
-			if (name == corev1.ResourceCPU || name == corev1.ResourceMemory) && !q.IsZero() {
-				limits[name] = q
-				complete++
+			found := 0
+			for name, q := range c.Resources.Limits {
+				if qosResource(name) && q.Sign() > 0 {
+					add(limits, name, q)
+					found++
+				}
 			}
-		}
-		if complete < 2 {
-			guaranteed = false
+			if found < 2 {
+				guaranteed = false
+			}
 		}
 	}
 	if len(requests) == 0 && len(limits) == 0 {
 		return corev1.PodQOSBestEffort
 	}
-	if guaranteed {
-		for _, c := range all {
-			for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-				req, hasReq := c.Resources.Requests[name]
-				lim := c.Resources.Limits[name]
-				if hasReq && req.Cmp(lim) != 0 {
-					guaranteed = false
-				}
-			}
+	for name, req := range requests {
+		if lim, ok := limits[name]; !ok || lim.Cmp(req) != 0 {
+			guaranteed = false
 		}
 	}
-	if guaranteed {
+	if guaranteed && len(requests) == len(limits) {
 		return corev1.PodQOSGuaranteed
 	}
 	return corev1.PodQOSBurstable
