@@ -94,10 +94,17 @@ func (t *quotaTracker) forget(uid types.UID) {
 
 // resourceQuota checks a create against every quota of its namespace.
 func (p *Plugins) resourceQuota(ctx context.Context, a *Attributes) error {
-	if a.Operation != Create || !a.Kind.Namespaced {
+	if !a.Kind.Namespaced {
 		return nil
 	}
-	requested := usageOf(a.Kind, a.Object)
+	var requested corev1.ResourceList
+	switch {
+	case a.Operation == Create:
+		requested = usageOf(a.Kind, a.Object)
+	case a.Operation == Update && (isCore(a.Kind, "services") || isCore(a.Kind, "persistentvolumeclaims")):
+		// A Service changing type or a claim growing asks for the growth.
+		requested = growth(usageOf(a.Kind, a.Object), usageOf(a.Kind, a.OldObject))
+	}
 	if len(requested) == 0 {
 		return nil
 	}
@@ -154,7 +161,7 @@ func (p *Plugins) resourceQuota(ctx context.Context, a *Attributes) error {
 				q.Name, pretty(requested, exceeded), pretty(used, exceeded), pretty(q.Spec.Hard, exceeded)))
 		}
 	}
-	if listed {
+	if listed && a.Operation == Create {
 		p.quota.add(a.Namespace, a.Kind.Resource, a.Object)
 	}
 	return nil
@@ -171,6 +178,19 @@ func (p *Plugins) existing(ctx context.Context, a *Attributes) ([]runtime.Object
 		seen[metaOf(o).GetUID()] = true
 	}
 	return append(objs, p.quota.inFlight(a.Namespace, a.Kind.Resource, seen)...), nil
+}
+
+// growth is what now uses beyond old, per resource.
+func growth(now, old corev1.ResourceList) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	for n, q := range now {
+		d := q.DeepCopy()
+		d.Sub(old[n])
+		if d.Sign() > 0 {
+			out[n] = d
+		}
+	}
+	return out
 }
 
 // tracked lists the resources hard limits that this request adds to.
