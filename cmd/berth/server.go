@@ -17,6 +17,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/apiserver"
@@ -66,12 +67,16 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 	if err != nil {
 		return err
 	}
+	loopback, err := kubernetes.NewForConfig(admin)
+	if err != nil {
+		return fmt.Errorf("loopback client: %w", err)
+	}
 	api := apiserver.New(apiserver.Config{
 		Store:     store,
 		PKI:       pki,
 		Token:     token,
 		Admission: adm,
-		NodeProxy: nodeproxy.NotImplemented,
+		NodeProxy: nodeproxy.New(loopback, pki.KubeletClient),
 		OpenAPI:   openapi.New(kinds.All(), log.With("component", "openapi")),
 		Log:       log.With("component", "apiserver"),
 	})

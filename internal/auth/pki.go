@@ -9,6 +9,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -32,6 +33,8 @@ const (
 	servingKey     = "serving.key"
 	adminCertFile  = "admin.crt"
 	adminKeyFile   = "admin.key"
+	kubeletCert    = "kubelet-client.crt"
+	kubeletKey     = "kubelet-client.key"
 	certValidity   = 10 * 365 * 24 * time.Hour
 	clockSkewGrace = time.Hour
 )
@@ -55,6 +58,10 @@ type PKI struct {
 	Serving   tlsPair // the API server's serving certificate
 	AdminCert []byte  // PEM, CN=admin, O=system:masters
 	AdminKey  []byte
+	// KubeletClient is what the API server presents to node agents when it
+	// proxies logs, exec and port-forward (upstream's
+	// apiserver-kubelet-client certificate).
+	KubeletClient tls.Certificate
 }
 
 type tlsPair struct{ CertPEM, KeyPEM []byte }
@@ -81,6 +88,13 @@ func LoadOrCreatePKI(dir string, sans []string) (*PKI, error) {
 		return nil, err
 	}
 	p.AdminCert, p.AdminKey = cert, key
+	cert, key, err = p.loadOrIssueClient(kubeletCert, kubeletKey, "kube-apiserver-kubelet-client", []string{MastersGroup})
+	if err != nil {
+		return nil, err
+	}
+	if p.KubeletClient, err = tls.X509KeyPair(cert, key); err != nil {
+		return nil, fmt.Errorf("kubelet client certificate: %w", err)
+	}
 	return p, nil
 }
 
