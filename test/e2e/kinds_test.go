@@ -185,6 +185,15 @@ func TestKindsAdmission(t *testing.T) {
 	mustFail(t, c, "", `namespaces "nope" not found`, "-n", "nope", "create", "configmap", "x")
 	mustFail(t, c, "", `namespaces "kube-system" is forbidden: this namespace may not be deleted`, "delete", "namespace", "kube-system")
 
+	// A namespace held by a finalized object stays Terminating: nothing new
+	// may be created in it.
+	c.Kubectl("create", "namespace", "going")
+	c.KubectlIn("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\n", "-n", "going", "apply", "-f", "-")
+	c.Kubectl("delete", "namespace", "going", "--wait=false")
+	mustFail(t, c, "", `configmaps "late" is forbidden: unable to create new content in namespace going because it is being terminated`,
+		"-n", "going", "create", "configmap", "late")
+	c.Kubectl("-n", "going", "patch", "configmap", "held", "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
+
 	c.Kubectl("create", "namespace", "q")
 	c.Kubectl("-n", "q", "create", "quota", "q", "--hard=pods=1,count/configmaps=3")
 	c.Kubectl("-n", "q", "run", "one", "--image=busybox")
