@@ -19,9 +19,9 @@ import (
 )
 
 // metricsSource gives each pod's usage of a resource, summed over its
-// containers.
+// containers, or of one container when container is not empty.
 type metricsSource interface {
-	resourceMetrics(ctx context.Context, res corev1.ResourceName, namespace string, selector labels.Selector) (podMetrics, error)
+	resourceMetrics(ctx context.Context, res corev1.ResourceName, container, namespace string, selector labels.Selector) (podMetrics, error)
 }
 
 // restMetrics reads metrics.k8s.io/v1beta1 through the API server, as
@@ -30,7 +30,7 @@ type restMetrics struct{ rest rest.Interface }
 
 var errNoMetrics = errors.New("no metrics returned from resource metrics API")
 
-func (m restMetrics) resourceMetrics(ctx context.Context, res corev1.ResourceName, namespace string, selector labels.Selector) (podMetrics, error) {
+func (m restMetrics) resourceMetrics(ctx context.Context, res corev1.ResourceName, container, namespace string, selector labels.Selector) (podMetrics, error) {
 	raw, err := m.rest.Get().AbsPath("/apis", v1beta1.GroupName, v1beta1.Version, "namespaces", namespace, "pods").
 		Param("labelSelector", selector.String()).DoRaw(ctx)
 	if err != nil {
@@ -40,26 +40,34 @@ func (m restMetrics) resourceMetrics(ctx context.Context, res corev1.ResourceNam
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return nil, fmt.Errorf("decode pod metrics: %w", err)
 	}
-	return sumContainers(list.Items, res)
+	return sumContainers(list.Items, res, container)
 }
 
-// sumContainers totals each pod's containers; a pod with a container that
-// lacks the resource is left out, as upstream does.
-func sumContainers(items []v1beta1.PodMetrics, res corev1.ResourceName) (podMetrics, error) {
+// sumContainers totals each pod's containers (or takes the one named
+// container); as upstream, a pod with a container that lacks the resource
+// is left out, and a pod without the named container is an error.
+func sumContainers(items []v1beta1.PodMetrics, res corev1.ResourceName, container string) (podMetrics, error) {
 	if len(items) == 0 {
 		return nil, errNoMetrics
 	}
 	out := make(podMetrics, len(items))
 	for _, pm := range items {
 		var sum int64
-		complete := len(pm.Containers) > 0
+		complete, found := len(pm.Containers) > 0, false
 		for _, c := range pm.Containers {
+			if container != "" && c.Name != container {
+				continue
+			}
+			found = true
 			q, ok := c.Usage[res]
 			if !ok {
 				complete = false
 				break
 			}
 			sum += q.MilliValue()
+		}
+		if container != "" && !found {
+			return nil, fmt.Errorf("container %s not present in metrics for pod %s/%s", container, pm.Namespace, pm.Name)
 		}
 		if complete {
 			out[pm.Name] = podMetric{value: sum, timestamp: pm.Timestamp.Time, window: pm.Window.Duration}

@@ -1,9 +1,9 @@
 // Package hpa is the HorizontalPodAutoscaler controller: every resync
 // period it reads each autoscaling/v2 HPA's target through the scale
 // subresource, the target pods' usage from metrics.k8s.io, and sets the
-// target's replicas to what the Resource metrics ask for, within
-// min/maxReplicas, stabilization windows and scaling policies, with
-// upstream's status conditions and events
+// target's replicas to what the Resource and ContainerResource metrics ask
+// for, within min/maxReplicas, stabilization windows and scaling policies,
+// with upstream's status conditions and events
 // (pkg/controller/podautoscaler/horizontal.go).
 package hpa
 
@@ -38,7 +38,6 @@ const (
 	FailedRescale                = "FailedRescale"
 	FailedGetScale               = "FailedGetScale"
 	FailedComputeMetricsReplicas = "FailedComputeMetricsReplicas"
-	FailedGetResourceMetric      = "FailedGetResourceMetric"
 	SelectorRequired             = "SelectorRequired"
 	InvalidSelector              = "InvalidSelector"
 )
@@ -303,46 +302,58 @@ func (c *Controller) replicasForMetrics(ctx context.Context, now time.Time, hpa 
 	return replicas, name, statuses, nil
 }
 
-// replicasForMetric handles one metric. Only Resource metrics exist here:
-// berth serves no custom or external metrics API.
+// replicasForMetric handles one metric. Only Resource and
+// ContainerResource metrics exist here: berth serves no custom or external
+// metrics API.
 func (c *Controller) replicasForMetric(ctx context.Context, now time.Time, namespace string, spec autoscalingv2.MetricSpec, current int32, selector labels.Selector, pods []*corev1.Pod) (int32, string, autoscalingv2.MetricStatus, *metricError) {
 	var none autoscalingv2.MetricStatus
-	if spec.Type != autoscalingv2.ResourceMetricSourceType {
-		return 0, "", none, &metricError{"FailedGet" + string(spec.Type) + "Metric",
-			fmt.Errorf("%s metrics are not supported: this cluster serves only the resource metrics API (metrics.k8s.io)", spec.Type)}
-	}
-	if spec.Resource == nil {
-		return 0, "", none, &metricError{"InvalidMetricSourceType", errors.New("resource metric has no resource source")}
-	}
-	res := spec.Resource.Name
+	failed := &metricError{reason: "FailedGet" + string(spec.Type) + "Metric"}
+	var res corev1.ResourceName
+	var mt autoscalingv2.MetricTarget
 	var target resourceTarget
-	var metricName string
-	switch t := spec.Resource.Target; {
-	case t.AverageValue != nil:
-		v := t.AverageValue.MilliValue()
-		target.averageValue, metricName = &v, fmt.Sprintf("%s resource", res)
-	case t.AverageUtilization != nil:
-		target.utilization, metricName = t.AverageUtilization, fmt.Sprintf("%s resource utilization (percentage of request)", res)
+	kind := "resource"
+	switch {
+	case spec.Type == autoscalingv2.ResourceMetricSourceType && spec.Resource != nil:
+		res, mt = spec.Resource.Name, spec.Resource.Target
+	case spec.Type == autoscalingv2.ContainerResourceMetricSourceType && spec.ContainerResource != nil:
+		res, mt, target.container, kind = spec.ContainerResource.Name, spec.ContainerResource.Target, spec.ContainerResource.Container, "container resource"
+	case spec.Type == autoscalingv2.ResourceMetricSourceType || spec.Type == autoscalingv2.ContainerResourceMetricSourceType:
+		failed.reason, failed.err = "InvalidMetricSourceType", fmt.Errorf("%s metric has no source", spec.Type)
+		return 0, "", none, failed
 	default:
-		return 0, "", none, &metricError{FailedGetResourceMetric,
-			fmt.Errorf("failed to get %s resource metric value: invalid resource metric source: neither a utilization target nor a value target was set", res)}
+		failed.err = fmt.Errorf("%s metrics are not supported: this cluster serves only the resource metrics API (metrics.k8s.io)", spec.Type)
+		return 0, "", none, failed
 	}
-	measured, err := c.metrics.resourceMetrics(ctx, res, namespace, selector)
+	var metricName string
+	switch {
+	case mt.AverageValue != nil:
+		v := mt.AverageValue.MilliValue()
+		target.averageValue, metricName = &v, fmt.Sprintf("%s %s", res, kind)
+	case mt.AverageUtilization != nil:
+		target.utilization, metricName = mt.AverageUtilization, fmt.Sprintf("%s %s utilization (percentage of request)", res, kind)
+	default:
+		failed.err = fmt.Errorf("failed to get %s %s metric value: invalid %s metric source: neither a utilization target nor a value target was set", res, kind, kind)
+		return 0, "", none, failed
+	}
+	measured, err := c.metrics.resourceMetrics(ctx, res, target.container, namespace, selector)
 	if err != nil {
-		return 0, "", none, &metricError{FailedGetResourceMetric,
-			fmt.Errorf("failed to get %s resource metric value: unable to get metrics for resource %s: %w", res, res, err)}
+		failed.err = fmt.Errorf("failed to get %s %s metric value: unable to get metrics for resource %s: %w", res, kind, res, err)
+		return 0, "", none, failed
 	}
 	r, err := c.calc.resourceReplicas(now, current, res, target, pods, measured)
 	if err != nil {
-		return 0, "", none, &metricError{FailedGetResourceMetric, fmt.Errorf("failed to get %s resource metric value: %w", res, err)}
+		failed.err = fmt.Errorf("failed to get %s %s metric value: %w", res, kind, err)
+		return 0, "", none, failed
 	}
-	status := autoscalingv2.MetricStatus{
-		Type: autoscalingv2.ResourceMetricSourceType,
-		Resource: &autoscalingv2.ResourceMetricStatus{Name: res,
-			Current: autoscalingv2.MetricValueStatus{AverageValue: resource.NewMilliQuantity(r.average, resource.DecimalSI)}},
-	}
+	value := autoscalingv2.MetricValueStatus{AverageValue: resource.NewMilliQuantity(r.average, resource.DecimalSI)}
 	if target.utilization != nil {
-		status.Resource.Current.AverageUtilization = ptr(r.utilization)
+		value.AverageUtilization = ptr(r.utilization)
+	}
+	status := autoscalingv2.MetricStatus{Type: spec.Type}
+	if target.container == "" {
+		status.Resource = &autoscalingv2.ResourceMetricStatus{Name: res, Current: value}
+	} else {
+		status.ContainerResource = &autoscalingv2.ContainerResourceMetricStatus{Name: res, Container: target.container, Current: value}
 	}
 	return r.replicas, metricName, status, nil
 }

@@ -25,7 +25,7 @@ type fakeMetrics struct {
 	err error
 }
 
-func (f fakeMetrics) resourceMetrics(context.Context, corev1.ResourceName, string, labels.Selector) (podMetrics, error) {
+func (f fakeMetrics) resourceMetrics(context.Context, corev1.ResourceName, string, string, labels.Selector) (podMetrics, error) {
 	return f.m, f.err
 }
 
@@ -227,5 +227,27 @@ func TestSyncUnsupportedMetricType(t *testing.T) {
 	}
 	if got := condition(st, autoscalingv2.ScalingActive); got != "False/FailedGetPodsMetric" {
 		t.Errorf("ScalingActive = %s, want False/FailedGetPodsMetric", got)
+	}
+}
+
+func TestSyncContainerResource(t *testing.T) {
+	p := testPod("p0", "100m")
+	p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "sidecar"}) // no request: only c counts
+	f := newFixture(t, 1, []*corev1.Pod{p}, fakeMetrics{m: usage(200)})
+	hpa, _ := f.c.hpas.HorizontalPodAutoscalers("default").Get("web")
+	hpa.Spec.Metrics = []autoscalingv2.MetricSpec{{Type: autoscalingv2.ContainerResourceMetricSourceType,
+		ContainerResource: &autoscalingv2.ContainerResourceMetricSource{Name: corev1.ResourceCPU, Container: "c",
+			Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr(int32(50))}}}}
+	st, events := f.sync(t)
+	if len(f.scales.updated) != 1 || f.scales.updated[0] != 3 {
+		t.Fatalf("scale updates = %v, want [3]", f.scales.updated)
+	}
+	want := "Normal SuccessfulRescale New size: 3; reason: cpu container resource utilization (percentage of request) above target"
+	if len(events) != 1 || events[0] != want {
+		t.Errorf("events = %q, want %q", events, want)
+	}
+	if len(st.CurrentMetrics) != 1 || st.CurrentMetrics[0].ContainerResource == nil || st.CurrentMetrics[0].ContainerResource.Container != "c" ||
+		*st.CurrentMetrics[0].ContainerResource.Current.AverageUtilization != 200 {
+		t.Errorf("currentMetrics = %+v, want container c at 200%%", st.CurrentMetrics)
 	}
 }

@@ -40,9 +40,11 @@ type calculator struct {
 
 var defaultCalculator = calculator{defaultTolerance, defaultCPUInitializationPeriod, defaultDelayOfInitialReadinessStatus}
 
-// resourceTarget is a Resource metric's target: exactly one of a percentage
-// of the pods' requests or an average value in milli-units.
+// resourceTarget is a Resource (or ContainerResource) metric's target:
+// exactly one of a percentage of the requests or an average value in
+// milli-units, for the whole pod or only the named container.
 type resourceTarget struct {
+	container    string
 	utilization  *int32
 	averageValue *int64
 }
@@ -111,7 +113,7 @@ func (c calculator) resourceReplicas(now time.Time, current int32, res corev1.Re
 	}
 	if target.utilization != nil {
 		var err error
-		if requests, err = podRequests(pods, res); err != nil {
+		if requests, err = podRequests(pods, res, target.container); err != nil {
 			return resourceResult{}, err
 		}
 	}
@@ -215,12 +217,16 @@ func (c calculator) cpuUnready(now time.Time, pod *corev1.Pod, m podMetric) bool
 	return cond.Status == corev1.ConditionFalse && pod.Status.StartTime.Add(c.delayOfInitialReadinessStatus).After(cond.LastTransitionTime.Time)
 }
 
-// podRequests sums each pod's container requests for res, in milli-units.
-func podRequests(pods []*corev1.Pod, res corev1.ResourceName) (map[string]int64, error) {
+// podRequests sums each pod's container requests for res (only the named
+// container's, if any), in milli-units.
+func podRequests(pods []*corev1.Pod, res corev1.ResourceName, container string) (map[string]int64, error) {
 	out := make(map[string]int64, len(pods))
 	for _, pod := range pods {
 		var sum int64
 		for _, c := range pod.Spec.Containers {
+			if container != "" && c.Name != container {
+				continue
+			}
 			q, ok := c.Resources.Requests[res]
 			if !ok {
 				return nil, fmt.Errorf("missing request for %s in container %s of Pod %s", res, c.Name, pod.Name)
