@@ -337,3 +337,29 @@ func TestIPRangeExhaustion(t *testing.T) {
 		t.Errorf("Admit on a full range = %d %q", code, msg)
 	}
 }
+
+// TestConcurrentAllocation: services created at once never share an IP or
+// a NodePort.
+func TestConcurrentAllocation(t *testing.T) {
+	p, _, _ := newTestPlugins(t)
+	ctx := context.Background()
+	const n = 10 // the test range has 10 NodePorts
+	svcs := make([]*corev1.Service, n)
+	errs := make(chan error, n)
+	for i := range svcs {
+		svcs[i] = service(fmt.Sprint("s", i), corev1.ServiceTypeNodePort, "")
+		go func(s *corev1.Service) { errs <- p.Admit(ctx, create(s, "services")) }(svcs[i])
+	}
+	for range svcs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	ips, ports := map[string]bool{}, map[int32]bool{}
+	for _, s := range svcs {
+		if ips[s.Spec.ClusterIP] || ports[s.Spec.Ports[0].NodePort] {
+			t.Errorf("%s got a taken IP %s or port %d", s.Name, s.Spec.ClusterIP, s.Spec.Ports[0].NodePort)
+		}
+		ips[s.Spec.ClusterIP], ports[s.Spec.Ports[0].NodePort] = true, true
+	}
+}
