@@ -21,16 +21,22 @@ type RenderConfig struct {
 	ClusterCIDR netip.Prefix
 }
 
-// Objects are the named chains and sets one render created; the next
-// render deletes those it no longer makes.
+// Objects is what one render put in the table: the per-Service chains
+// with their rules, the affinity sets and the verdict-map and hairpin
+// elements. The next render diffs against it.
 type Objects struct {
-	Chains, Sets []string
+	chains   map[string][]string
+	sets     map[string]int64
+	elements map[string]map[string]string // set -> key -> verdict ("" for plain sets)
 }
 
 // Render returns one nft script that moves the table from what prev
 // rendered to svcs, applied atomically with a single `nft -f`. With prev
-// nil the table is deleted first, which also removes whatever an earlier
-// run left. The layout follows kube-proxy's nftables mode (see
+// nil the table is deleted and rebuilt whole, which also removes whatever
+// an earlier run left; otherwise only the chains, sets and map elements
+// that changed are rewritten (as kube-proxy's partial syncs), so a resync
+// after one endpoint moved stays small however many Services exist.
+// The layout follows kube-proxy's nftables mode (see
 // pkg/proxy/nftables/proxier.go upstream):
 //
 //   - verdict map service-ips: ClusterIP and external IP . proto . port ->
@@ -46,74 +52,140 @@ type Objects struct {
 //   - ports without endpoints are rejected in filter chains (TCP reset,
 //     ICMP port unreachable otherwise), so clients fail at once.
 //
-// Rules are flushed and re-added on every sync, but sets keep their
-// elements across syncs, so session affinity survives unrelated changes.
+// Affinity sets keep their elements across syncs, so session affinity
+// survives unrelated changes.
 func Render(cfg RenderConfig, svcs []Service, prev *Objects) (string, *Objects) {
 	r := &renderer{cfg: cfg, t: cfg.Table}
 	r.build(svcs)
+	now := &Objects{chains: map[string][]string{}, sets: map[string]int64{}, elements: map[string]map[string]string{}}
+	for _, c := range r.chains {
+		now.chains[c.name] = c.rules
+	}
+	for _, s := range r.sets {
+		now.sets[s.name] = s.timeout
+	}
+	for _, e := range r.elementLists() {
+		m := map[string]string{}
+		for _, el := range e.elems {
+			k, v, _ := strings.Cut(el, " : ")
+			m[k] = v
+		}
+		now.elements[e.set] = m
+	}
 	var b strings.Builder
 	t := cfg.Table
 	if prev == nil {
-		fmt.Fprintf(&b, "add table ip %s\ndelete table ip %s\n", t, t)
-	}
-	// Declarations are idempotent: existing chains and sets stay as they are.
-	fmt.Fprintf(&b, "table ip %s {\n", t)
-	b.WriteString(fixedDecls)
-	for _, s := range r.sets {
-		fmt.Fprintf(&b, "\tset %s { type ipv4_addr ; flags dynamic,timeout ; timeout %ds ; }\n", s.name, s.timeout)
-	}
-	for _, c := range r.chains {
-		fmt.Fprintf(&b, "\tchain %s { }\n", c.name)
-	}
-	b.WriteString("}\n")
-	fmt.Fprintf(&b, "flush table ip %s\n", t)
-	for _, m := range []string{"map service-ips", "map service-nodeports", "map no-endpoint-services", "map no-endpoint-nodeports", "set hairpin"} {
-		kind, name, _ := strings.Cut(m, " ")
-		fmt.Fprintf(&b, "flush %s ip %s %s\n", kind, t, name)
-	}
-	fmt.Fprintf(&b, "table ip %s {\n", t)
-	fmt.Fprintf(&b, fixedRules, cfg.ClusterCIDR, MasqueradeMark)
-	for _, c := range r.chains {
-		fmt.Fprintf(&b, "\tchain %s {\n", c.name)
-		for _, rule := range c.rules {
-			fmt.Fprintf(&b, "\t\t%s\n", rule)
+		fmt.Fprintf(&b, "add table ip %[1]s\ndelete table ip %[1]s\ntable ip %[1]s {\n", t)
+		b.WriteString(fixedDecls)
+		for _, s := range r.sets {
+			fmt.Fprintf(&b, "\tset %s { type ipv4_addr ; flags dynamic,timeout ; timeout %ds ; }\n", s.name, s.timeout)
 		}
-		b.WriteString("\t}\n")
-	}
-	b.WriteString("}\n")
-	for _, e := range []struct {
-		set   string
-		elems []string
-	}{
-		{"service-ips", r.serviceIPs}, {"service-nodeports", r.nodePorts},
-		{"no-endpoint-services", r.noEndpoints}, {"no-endpoint-nodeports", r.noEndpointNodePorts},
-		{"hairpin", r.hairpin},
-	} {
-		if len(e.elems) > 0 {
-			fmt.Fprintf(&b, "add element ip %s %s { %s }\n", t, e.set, strings.Join(e.elems, ", "))
+		fmt.Fprintf(&b, fixedRules, cfg.ClusterCIDR, MasqueradeMark)
+		for _, c := range r.chains {
+			writeChain(&b, c.name, c.rules)
 		}
-	}
-	now := &Objects{}
-	for _, c := range r.chains {
-		now.Chains = append(now.Chains, c.name)
-	}
-	for _, s := range r.sets {
-		now.Sets = append(now.Sets, s.name)
-	}
-	if prev != nil {
-		// Rules are gone and the maps flushed, so nothing refers to these any more.
-		for _, c := range prev.Chains {
-			if !slices.Contains(now.Chains, c) {
-				fmt.Fprintf(&b, "delete chain ip %s %s\n", t, c)
+		b.WriteString("}\n")
+		for _, e := range r.elementLists() {
+			if len(e.elems) > 0 {
+				fmt.Fprintf(&b, "add element ip %s %s { %s }\n", t, e.set, strings.Join(e.elems, ", "))
 			}
 		}
-		for _, s := range prev.Sets {
-			if !slices.Contains(now.Sets, s) {
-				fmt.Fprintf(&b, "delete set ip %s %s\n", t, s)
+		return b.String(), now
+	}
+	// 1. New sets, new chains, and changed chains emptied and refilled.
+	var changed []chain
+	for _, s := range r.sets {
+		if _, ok := prev.sets[s.name]; !ok {
+			fmt.Fprintf(&b, "add set ip %s %s { type ipv4_addr ; flags dynamic,timeout ; timeout %ds ; }\n", t, s.name, s.timeout)
+		}
+	}
+	for _, c := range r.chains {
+		old, ok := prev.chains[c.name]
+		if ok && slices.Equal(old, c.rules) {
+			continue
+		}
+		if !ok {
+			fmt.Fprintf(&b, "add chain ip %s %s\n", t, c.name)
+		} else {
+			fmt.Fprintf(&b, "flush chain ip %s %s\n", t, c.name)
+		}
+		changed = append(changed, c)
+	}
+	if len(changed) > 0 {
+		fmt.Fprintf(&b, "table ip %s {\n", t)
+		for _, c := range changed {
+			writeChain(&b, c.name, c.rules)
+		}
+		b.WriteString("}\n")
+	}
+	// 2. Chains that go are emptied first, so nothing refers to them when
+	// they and their map elements are deleted below.
+	var gone []string
+	for name := range prev.chains {
+		if _, ok := now.chains[name]; !ok {
+			gone = append(gone, name)
+		}
+	}
+	slices.Sort(gone)
+	for _, name := range gone {
+		fmt.Fprintf(&b, "flush chain ip %s %s\n", t, name)
+	}
+	// 3. Map elements: removed or changed keys out, new or changed keys in.
+	for _, set := range elementSets {
+		old, cur := prev.elements[set], now.elements[set]
+		var del, add []string
+		for k, v := range old {
+			if nv, ok := cur[k]; !ok || nv != v {
+				del = append(del, k)
 			}
 		}
+		for k, v := range cur {
+			if ov, ok := old[k]; !ok || ov != v {
+				add = append(add, element(k, v))
+			}
+		}
+		slices.Sort(del)
+		slices.Sort(add)
+		if len(del) > 0 {
+			fmt.Fprintf(&b, "delete element ip %s %s { %s }\n", t, set, strings.Join(del, ", "))
+		}
+		if len(add) > 0 {
+			fmt.Fprintf(&b, "add element ip %s %s { %s }\n", t, set, strings.Join(add, ", "))
+		}
+	}
+	// 4. Unreferenced now: the chains and sets that went.
+	for _, name := range gone {
+		fmt.Fprintf(&b, "delete chain ip %s %s\n", t, name)
+	}
+	var goneSets []string
+	for name := range prev.sets {
+		if _, ok := now.sets[name]; !ok {
+			goneSets = append(goneSets, name)
+		}
+	}
+	slices.Sort(goneSets)
+	for _, name := range goneSets {
+		fmt.Fprintf(&b, "delete set ip %s %s\n", t, name)
 	}
 	return b.String(), now
+}
+
+// elementSets are the table's maps and sets whose elements Render manages.
+var elementSets = []string{"service-ips", "service-nodeports", "no-endpoint-services", "no-endpoint-nodeports", "hairpin"}
+
+func element(key, verdict string) string {
+	if verdict == "" {
+		return key
+	}
+	return key + " : " + verdict
+}
+
+func writeChain(b *strings.Builder, name string, rules []string) {
+	fmt.Fprintf(b, "\tchain %s {\n", name)
+	for _, rule := range rules {
+		fmt.Fprintf(b, "\t\t%s\n", rule)
+	}
+	b.WriteString("\t}\n")
 }
 
 const fixedDecls = `	map service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }
@@ -195,6 +267,19 @@ func (r *renderer) element(list *[]string, key, verdict string) {
 	}
 	r.keys[key] = true
 	*list = append(*list, key+" : "+verdict)
+}
+
+type elementList struct {
+	set   string
+	elems []string
+}
+
+func (r *renderer) elementLists() []elementList {
+	return []elementList{
+		{"service-ips", r.serviceIPs}, {"service-nodeports", r.nodePorts},
+		{"no-endpoint-services", r.noEndpoints}, {"no-endpoint-nodeports", r.noEndpointNodePorts},
+		{"hairpin", r.hairpin},
+	}
 }
 
 func (r *renderer) build(svcs []Service) {

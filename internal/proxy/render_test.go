@@ -93,7 +93,7 @@ func TestRender(t *testing.T) {
 }
 
 func TestRenderIncremental(t *testing.T) {
-	first, objs := Render(testCfg, []Service{hello(nil), hello(func(s *Service) { s.Name = "gone" })}, nil)
+	first, objs := Render(testCfg, []Service{hello(nil), hello(func(s *Service) { s.Name, s.ClusterIP = "gone", netip.MustParseAddr("10.96.0.21") })}, nil)
 	if !strings.HasPrefix(first, "add table ip berth-test\ndelete table ip berth-test\n") {
 		t.Fatalf("first render does not start from an empty table:\n%s", first)
 	}
@@ -104,8 +104,23 @@ func TestRenderIncremental(t *testing.T) {
 	if !strings.Contains(second, "delete chain ip berth-test svc-default/gone/tcp/8200\n") {
 		t.Errorf("later render keeps the stale chain:\n%s", second)
 	}
-	if strings.Contains(second, "delete chain ip berth-test svc-default/hello/") {
-		t.Errorf("later render deletes a live chain:\n%s", second)
+	if strings.Contains(second, "svc-default/hello/") {
+		t.Errorf("later render touches the unchanged chain:\n%s", second)
+	}
+	if !strings.Contains(second, "delete element ip berth-test service-ips { 10.96.0.21 . tcp . 8200 }") {
+		t.Errorf("later render keeps the stale map element:\n%s", second)
+	}
+	moved := hello(func(s *Service) { s.Ports[0].Endpoints = []Endpoint{ep("10.244.0.9", 8000)} })
+	third, _ := Render(testCfg, []Service{moved}, objs)
+	for _, w := range []string{
+		"flush chain ip berth-test svc-default/hello/tcp/8200\n",
+		"meta l4proto tcp dnat to 10.244.0.9:8000",
+		"delete element ip berth-test hairpin { 10.244.0.5 . 10.244.0.5 }",
+		"add element ip berth-test hairpin { 10.244.0.9 . 10.244.0.9 }",
+	} {
+		if !strings.Contains(third, w) {
+			t.Errorf("render after an endpoint moved lacks %q:\n%s", w, third)
+		}
 	}
 }
 
@@ -130,9 +145,11 @@ func TestRenderParses(t *testing.T) {
 		}),
 	}
 	first, objs := Render(testCfg, svcs, nil)
-	// Both scripts in one run: the second expects the table the first made.
+	// Incremental scripts apply on top of the table the first one made:
+	// a Service goes, an endpoint moves, the affinity set of the old one goes.
+	svcs[0].Ports[0].Endpoints = []Endpoint{ep("10.244.0.8", 8000)}
 	second, _ := Render(testCfg, svcs[:1], objs)
-	cmd := exec.Command("unshare", "--net", "sh", "-c", "nft -f /dev/fd/3 && nft -c -f /dev/fd/4")
+	cmd := exec.Command("unshare", "--net", "sh", "-c", "nft -f /dev/fd/3 && nft -f /dev/fd/4")
 	r3, w3, _ := os.Pipe()
 	r4, w4, _ := os.Pipe()
 	cmd.ExtraFiles = []*os.File{r3, r4}
