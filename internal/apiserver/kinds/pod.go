@@ -371,6 +371,15 @@ func validatePodSpec(s *corev1.PodSpec, p *field.Path) field.ErrorList {
 		if t.Operator != "" && t.Operator != corev1.TolerationOpExists && t.Operator != corev1.TolerationOpEqual {
 			errs = append(errs, field.NotSupported(tp.Child("operator"), t.Operator, []string{string(corev1.TolerationOpEqual), string(corev1.TolerationOpExists)}))
 		}
+		switch t.Effect {
+		case "", corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
+		default:
+			errs = append(errs, field.NotSupported(tp.Child("effect"), t.Effect, []string{string(corev1.TaintEffectNoSchedule),
+				string(corev1.TaintEffectPreferNoSchedule), string(corev1.TaintEffectNoExecute)}))
+		}
+		if t.TolerationSeconds != nil && t.Effect != corev1.TaintEffectNoExecute {
+			errs = append(errs, field.Invalid(tp.Child("effect"), t.Effect, "effect must be 'NoExecute' when `tolerationSeconds` is set"))
+		}
 	}
 	return errs
 }
@@ -447,6 +456,17 @@ func validateContainers(cs []corev1.Container, p *field.Path, names, volumes map
 			}
 		}
 		errs = append(errs, validateResources(&c.Resources, cp.Child("resources"))...)
+		for _, pr := range []struct {
+			name  string
+			probe *corev1.Probe
+		}{{"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}, {"startupProbe", c.StartupProbe}} {
+			if pr.probe == nil {
+				continue
+			}
+			if h := pr.probe.ProbeHandler; h.Exec == nil && h.HTTPGet == nil && h.TCPSocket == nil && h.GRPC == nil {
+				errs = append(errs, field.Required(cp.Child(pr.name), "must specify a handler type"))
+			}
+		}
 	}
 	return errs
 }

@@ -92,6 +92,13 @@ func TestValidate(t *testing.T) {
 			Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyAlways,
 				Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}}},
 			`spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: "OnFailure", "Never"`},
+		{"probe without handler", "pods", "", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x", LivenessProbe: &corev1.Probe{PeriodSeconds: 5}}}}},
+			`spec.containers[0].livenessProbe: Required value: must specify a handler type`},
+		{"toleration seconds without NoExecute", "pods", "", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x"}},
+				Tolerations: []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule, TolerationSeconds: ptr(int64(5))}}}},
+			"spec.tolerations[0].effect: Invalid value: \"NoSchedule\": effect must be 'NoExecute' when `tolerationSeconds` is set"},
 		{"unknown resource", "pods", "", &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default"},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x", Resources: corev1.ResourceRequirements{
 				Limits: corev1.ResourceList{"cpus": resource.MustParse("1")}}}}}},
