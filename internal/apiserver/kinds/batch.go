@@ -146,9 +146,12 @@ func generateJobSelector(job *batchv1.Job) {
 
 func validateJobSpec(s *batchv1.JobSpec, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
-	for name, v := range map[string]*int32{"parallelism": s.Parallelism, "completions": s.Completions, "backoffLimit": s.BackoffLimit} {
-		if v != nil {
-			errs = append(errs, apivalidation.ValidateNonnegativeField(int64(*v), p.Child(name))...)
+	for _, f := range []struct {
+		name string
+		v    *int32
+	}{{"parallelism", s.Parallelism}, {"completions", s.Completions}, {"backoffLimit", s.BackoffLimit}} {
+		if f.v != nil {
+			errs = append(errs, apivalidation.ValidateNonnegativeField(int64(*f.v), p.Child(f.name))...)
 		}
 	}
 	if s.ActiveDeadlineSeconds != nil && *s.ActiveDeadlineSeconds <= 0 {
