@@ -3,6 +3,7 @@ package admission
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -68,4 +69,26 @@ func (p *Plugins) Repair(ctx context.Context) error {
 		p.log.Info("freed claims no Service holds", "count", freed)
 	}
 	return nil
+}
+
+// repairInterval is how often Run repairs the claims (upstream's repair
+// loops run every three minutes).
+const repairInterval = 3 * time.Minute
+
+// Run calls Repair every three minutes until ctx is done, then returns
+// nil. A failed run is logged and retried on the next tick. Start it once
+// the API server serves.
+func (p *Plugins) Run(ctx context.Context) error {
+	t := time.NewTicker(repairInterval)
+	defer t.Stop()
+	for {
+		if err := p.Repair(ctx); err != nil && ctx.Err() == nil {
+			p.log.Error("repair service claims, will retry", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
