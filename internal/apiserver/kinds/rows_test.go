@@ -8,11 +8,18 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // fixedNow is the clock every row test runs at.
@@ -315,6 +322,53 @@ func TestSmallRows(t *testing.T) {
 			Reason:         "Pulled", Message: "Image pulled ", Type: "Normal", Source: corev1.EventSource{Component: "kubelet", Host: "n1"},
 			FirstTimestamp: ago(time.Hour), LastTimestamp: ago(time.Minute), Count: 3},
 			[]interface{}{"60s", "Normal", "Pulled", "pod/web", "spec.containers{app}", "kubelet, n1", "Image pulled", "60m", int64(3), "web.1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { checkRow(t, kindFor(t, tc.group, "v1", tc.resource), tc.obj, tc.want) })
+	}
+}
+
+func TestMoreRows(t *testing.T) {
+	withClock(t)
+	created := ago(2 * time.Hour)
+	fs := corev1.PersistentVolumeFilesystem
+	holder := "node1"
+	two := intstr.FromInt32(2)
+	tests := []struct {
+		name     string
+		group    string
+		resource string
+		obj      runtime.Object
+		want     []interface{}
+	}{
+		{"pv", "", "persistentvolumes", &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv1", CreationTimestamp: created},
+			Spec: corev1.PersistentVolumeSpec{Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany, corev1.ReadWriteOnce}, PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+				ClaimRef: &corev1.ObjectReference{Namespace: "default", Name: "data"}, StorageClassName: "local", VolumeMode: &fs},
+			Status: corev1.PersistentVolumeStatus{Phase: corev1.VolumeBound}},
+			[]interface{}{"pv1", "1Gi", "RWO,RWX", "Retain", "Bound", "default/data", "local", "<unset>", "", "120m", "Filesystem"}},
+		{"pvc pending", "", "persistentvolumeclaims", &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data", CreationTimestamp: created},
+			Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: ptr("local")}, Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}},
+			[]interface{}{"data", "Pending", "", "", "", "local", "<unset>", "120m", "<unset>"}},
+		{"lease", "coordination.k8s.io", "leases", &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "node1", CreationTimestamp: created},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder}}, []interface{}{"node1", "node1", "120m"}},
+		{"pdb", "policy", "poddisruptionbudgets", &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "p", CreationTimestamp: created},
+			Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: &two}, Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: 1}},
+			[]interface{}{"p", "2", "N/A", int64(1), "120m"}},
+		{"network policy", "networking.k8s.io", "networkpolicies", &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "deny", CreationTimestamp: created}},
+			[]interface{}{"deny", "<none>", "120m"}},
+		{"rolebinding", "rbac.authorization.k8s.io", "rolebindings", &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "rb", CreationTimestamp: created},
+			RoleRef:  rbacv1.RoleRef{Kind: "ClusterRole", Name: "view"},
+			Subjects: []rbacv1.Subject{{Kind: "User", Name: "alice"}, {Kind: "ServiceAccount", Namespace: "ns", Name: "bot"}}},
+			[]interface{}{"rb", "ClusterRole/view", "120m", "alice", "", "ns:bot"}},
+		{"storage class default", "storage.k8s.io", "storageclasses", &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local", CreationTimestamp: created,
+			Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"}}, Provisioner: "berth.dev/local"},
+			[]interface{}{"local (default)", "berth.dev/local", "Delete", "Immediate", false, "120m"}},
+		{"controller revision", "apps", "controllerrevisions", &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: "ds-1", CreationTimestamp: created,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "ds", Controller: ptr(true)}}}, Revision: 1},
+			[]interface{}{"ds-1", "daemonset.apps/ds", int64(1), "120m"}},
+		{"priority class", "scheduling.k8s.io", "priorityclasses", &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: "high", CreationTimestamp: created}, Value: 1000},
+			[]interface{}{"high", int64(1000), false, "120m", ""}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { checkRow(t, kindFor(t, tc.group, "v1", tc.resource), tc.obj, tc.want) })
