@@ -13,9 +13,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// busyDeployment burns CPU in a loop. The limit keeps three replicas at
-// 0.6 cores on this 2-vCPU machine; at twice its request a pod is at 200%
-// against a 50% target, so one step takes it to maxReplicas.
+// busyDeployment burns CPU in a loop until /tmp/idle exists. The limit
+// keeps three replicas at 0.6 cores on this 2-vCPU machine; at twice its
+// request a pod is at 200% against a 50% target, so one step takes it to
+// maxReplicas.
 const busyDeployment = `
 apiVersion: apps/v1
 kind: Deployment
@@ -31,7 +32,7 @@ spec:
       - name: loop
         image: busybox
         imagePullPolicy: IfNotPresent
-        command: ["sh", "-c", "while :; do :; done"]
+        command: ["sh", "-c", "while [ ! -e /tmp/idle ]; do :; done; exec sleep 3600"]
         resources:
           requests: {cpu: 100m, memory: 16Mi}
           limits: {cpu: 200m, memory: 64Mi}
@@ -166,7 +167,26 @@ func TestAutoscale(t *testing.T) {
 		}
 		return nil
 	})
-	// Stop the load on this shared machine before the cluster goes.
+
+	// Idle pods scale back down; without a stabilization window at once.
+	c.Kubectl("patch", "hpa", "busy", "--type=merge", "-p", `{"spec":{"behavior":{"scaleDown":{"stabilizationWindowSeconds":0}}}}`)
+	for _, p := range strings.Fields(c.Kubectl("get", "pods", "-l", "app=busy", "-o", "name")) {
+		c.Kubectl("exec", p, "--", "touch", "/tmp/idle")
+	}
+	Eventually(t, 120*time.Second, func() error {
+		if got := c.Kubectl("get", "deployment", "busy", "-o", "jsonpath={.spec.replicas}"); got != "1" {
+			return fmt.Errorf("deployment replicas = %s, want 1", got)
+		}
+		return nil
+	})
+	events = c.Kubectl("get", "events", "--field-selector", "involvedObject.kind=HorizontalPodAutoscaler,involvedObject.name=busy",
+		"-o", `jsonpath={range .items[*]}{.reason}: {.message}{"\n"}{end}`)
+	if !strings.Contains(events, "SuccessfulRescale: New size: 1; reason: All metrics below target") {
+		t.Errorf("hpa events = %q", events)
+	}
+	t.Logf("kubectl describe hpa:\n%s", c.Kubectl("describe", "hpa", "busy"))
+
+	// Stop what is left of the load on this shared machine before the cluster goes.
 	c.Kubectl("delete", "hpa", "busy")
 	c.Kubectl("delete", "deployment", "busy")
 	Eventually(t, 90*time.Second, func() error {
