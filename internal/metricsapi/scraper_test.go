@@ -2,16 +2,23 @@ package metricsapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 )
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -141,4 +148,56 @@ func TestScrapeFailedNodeKeepsOthers(t *testing.T) {
 	if !s.failing["n2"] {
 		t.Error("n2 not marked failing")
 	}
+}
+
+// TestScrapeThroughAPIServer runs two scrapes with a real client-go client
+// against a fake API server that answers the lists and nodes/NAME/proxy/stats/summary.
+func TestScrapeThroughAPIServer(t *testing.T) {
+	var cpu atomic.Uint64
+	at := t0
+	var mu sync.Mutex
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/nodes", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, &corev1.NodeList{Items: []corev1.Node{node("n1")}})
+	})
+	mux.HandleFunc("GET /api/v1/pods", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, &corev1.PodList{Items: []corev1.Pod{pod("default", "web", "u1")}})
+	})
+	mux.HandleFunc("GET /api/v1/nodes/n1/proxy/stats/summary", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		c := cpu.Load()
+		answer(w, sum("n1", at, 2*c, map[string][]containerStats{"u1": {ctr("c", t0, at, c, 3<<20)}}))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewScraper(client, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s.scrape(context.Background())
+	mu.Lock()
+	at = t0.Add(20 * time.Second)
+	cpu.Store(5e9)
+	mu.Unlock()
+	s.scrape(context.Background())
+	if len(s.failing) != 0 {
+		t.Fatalf("scrape failed: %v", s.failing)
+	}
+	pods, nodes := s.Pods(), s.Nodes()
+	if len(pods) != 1 || len(nodes) != 1 {
+		t.Fatalf("pods %+v nodes %+v, want one each", pods, nodes)
+	}
+	if q := pods[0].Containers[0].Usage[corev1.ResourceCPU]; q.MilliValue() != 250 {
+		t.Errorf("web cpu = %s, want 250m (5 s of CPU over 20 s)", q.String())
+	}
+	if q := nodes[0].Usage[corev1.ResourceCPU]; q.MilliValue() != 500 {
+		t.Errorf("n1 cpu = %s, want 500m", q.String())
+	}
+}
+
+func answer(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
 }
