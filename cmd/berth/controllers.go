@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/controller/cronjob"
 	"github.com/berth-dev/berth/internal/controller/ctrlutil"
+	"github.com/berth-dev/berth/internal/controller/daemonset"
 	"github.com/berth-dev/berth/internal/controller/deployment"
 	"github.com/berth-dev/berth/internal/controller/endpoints"
 	"github.com/berth-dev/berth/internal/controller/endpointslice"
@@ -61,6 +62,10 @@ func controllers(rootCA []byte, storageDir string) []manager.Controller {
 		{Name: "deployment", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			c, err := deployment.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "deployment-controller"), cc.Log)
 			return workers(c, err, 5)
+		}},
+		{Name: "daemonset", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			c, err := daemonset.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "daemonset-controller"), cc.Log)
+			return workers(c, err, 2)
 		}},
 		{Name: "job", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			c, err := job.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "job-controller"), cc.Log)

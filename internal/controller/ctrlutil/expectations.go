@@ -52,17 +52,17 @@ func (e *Expectations) Satisfied(key string) bool {
 }
 
 // ExpectCreations replaces key's expectations with n pending creations.
-func (e *Expectations) ExpectCreations(key string, n int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.m[key] = &expectation{adds: n, deletions: sets.New[types.UID](), at: e.clock.Now()}
-}
+func (e *Expectations) ExpectCreations(key string, n int) { e.Expect(key, n, nil) }
 
 // ExpectDeletions replaces key's expectations with the deletion of uids.
-func (e *Expectations) ExpectDeletions(key string, uids []types.UID) {
+func (e *Expectations) ExpectDeletions(key string, uids []types.UID) { e.Expect(key, 0, uids) }
+
+// Expect replaces key's expectations with n creations and the deletion
+// of uids, for controllers that do both in one sync.
+func (e *Expectations) Expect(key string, n int, uids []types.UID) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.m[key] = &expectation{deletions: sets.New(uids...), at: e.clock.Now()}
+	e.m[key] = &expectation{adds: n, deletions: sets.New(uids...), at: e.clock.Now()}
 }
 
 // CreationObserved lowers key's pending creations by one; creations that
