@@ -83,15 +83,15 @@ func secretKind(k *Kind) {
 		s := obj.(*corev1.Secret)
 		return []interface{}{s.Name, string(s.Type), int64(len(s.Data)), age(s.CreationTimestamp)}
 	}
+	// stringData is write-only: it is folded into data on every write (Default
+	// runs on create and update), as upstream's secret strategy does.
 	k.Default = func(obj runtime.Object) {
 		s := obj.(*corev1.Secret)
 		if s.Type == "" {
 			s.Type = corev1.SecretTypeOpaque
 		}
+		foldStringData(s)
 	}
-	// kubectl create secret sends stringData; upstream folds it into data
-	// before storing.
-	k.PrepareForCreate = func(obj runtime.Object) { foldStringData(obj.(*corev1.Secret)) }
 	k.Fields = func(obj runtime.Object) fields.Set {
 		return fields.Set{"type": string(obj.(*corev1.Secret).Type)}
 	}
@@ -122,7 +122,6 @@ func foldStringData(s *corev1.Secret) {
 
 func validateSecret(obj runtime.Object) field.ErrorList {
 	s := obj.(*corev1.Secret)
-	foldStringData(s)
 	var errs field.ErrorList
 	data := field.NewPath("data")
 	size := 0

@@ -221,3 +221,12 @@ func TestPodQOS(t *testing.T) {
 		})
 	}
 }
+
+func TestSecretStringData(t *testing.T) {
+	k := kindFor(t, "", "v1", "secrets")
+	s := &corev1.Secret{Data: map[string][]byte{"a": []byte("old"), "b": []byte("kept")}, StringData: map[string]string{"a": "new"}}
+	k.Default(s)
+	if string(s.Data["a"]) != "new" || string(s.Data["b"]) != "kept" || s.StringData != nil || s.Type != corev1.SecretTypeOpaque {
+		t.Errorf("secret after defaulting: data %q stringData %v type %q", s.Data, s.StringData, s.Type)
+	}
+}
