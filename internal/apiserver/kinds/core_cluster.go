@@ -78,7 +78,7 @@ func nodeKind(k *Kind) {
 	k.Fields = func(obj runtime.Object) fields.Set {
 		return fields.Set{"spec.unschedulable": strconv.FormatBool(obj.(*corev1.Node).Spec.Unschedulable)}
 	}
-	setValidation(k, dnsSubdomain, nil, func(obj, old runtime.Object) field.ErrorList {
+	setValidation(k, dnsSubdomain, validateNodeSpec, func(obj, old runtime.Object) field.ErrorList {
 		n, o := obj.(*corev1.Node), old.(*corev1.Node)
 		// podCIDR may be set once (by the node IPAM controller), never changed.
 		if o.Spec.PodCIDR != "" && n.Spec.PodCIDR != o.Spec.PodCIDR {
@@ -86,6 +86,33 @@ func nodeKind(k *Kind) {
 		}
 		return nil
 	})
+}
+
+// validateNodeSpec checks taints as upstream: a supported effect, at most
+// one taint per key and effect.
+func validateNodeSpec(obj runtime.Object) field.ErrorList {
+	var errs field.ErrorList
+	seen := map[string]bool{}
+	for i, t := range obj.(*corev1.Node).Spec.Taints {
+		tp := field.NewPath("spec", "taints").Index(i)
+		switch t.Effect {
+		case corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
+		case "":
+			errs = append(errs, field.Required(tp.Child("effect"), ""))
+		default:
+			errs = append(errs, field.NotSupported(tp.Child("effect"), t.Effect, []string{string(corev1.TaintEffectNoSchedule),
+				string(corev1.TaintEffectPreferNoSchedule), string(corev1.TaintEffectNoExecute)}))
+		}
+		if t.Key == "" {
+			errs = append(errs, field.Required(tp.Child("key"), ""))
+		}
+		if key := t.Key + "/" + string(t.Effect); seen[key] {
+			errs = append(errs, field.Duplicate(tp.Child("key"), t.Key))
+		} else {
+			seen[key] = true
+		}
+	}
+	return errs
 }
 
 // nodeRow is upstream's printNode.

@@ -10,6 +10,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -34,7 +35,27 @@ func endpointsKind(k *Kind) {
 			}
 		}
 	}
-	setValidation(k, dnsSubdomain, nil, nil)
+	setValidation(k, dnsSubdomain, func(obj runtime.Object) field.ErrorList {
+		var errs field.ErrorList
+		for i, ss := range obj.(*corev1.Endpoints).Subsets {
+			sp := field.NewPath("subsets").Index(i)
+			for j, a := range append(append([]corev1.EndpointAddress{}, ss.Addresses...), ss.NotReadyAddresses...) {
+				ap := sp.Child("addresses").Index(j)
+				if j >= len(ss.Addresses) {
+					ap = sp.Child("notReadyAddresses").Index(j - len(ss.Addresses))
+				}
+				if net.ParseIP(a.IP) == nil {
+					errs = append(errs, field.Invalid(ap.Child("ip"), a.IP, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
+				}
+			}
+			for j, p := range ss.Ports {
+				for _, msg := range validation.IsValidPortNum(int(p.Port)) {
+					errs = append(errs, field.Invalid(sp.Child("ports").Index(j).Child("port"), p.Port, msg))
+				}
+			}
+		}
+		return errs
+	}, nil)
 }
 
 // formatEndpoints is upstream's printer helper: "ip:port" pairs, at most

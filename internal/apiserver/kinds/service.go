@@ -49,6 +49,9 @@ func serviceKind(k *Kind) {
 	})
 }
 
+// maxClientIPAffinitySeconds is upstream's core.MaxClientIPServiceAffinitySeconds.
+const maxClientIPAffinitySeconds = 86400
+
 func defaultService(svc *corev1.Service) {
 	s := &svc.Spec
 	if s.Type == "" {
@@ -187,6 +190,12 @@ func validateService(svc *corev1.Service) field.ErrorList {
 	}
 	if s.AllocateLoadBalancerNodePorts != nil && s.Type != corev1.ServiceTypeLoadBalancer {
 		errs = append(errs, field.Forbidden(spec.Child("allocateLoadBalancerNodePorts"), "may only be used when `type` is 'LoadBalancer'"))
+	}
+	if c := s.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil {
+		if t := *c.ClientIP.TimeoutSeconds; t <= 0 || t > maxClientIPAffinitySeconds {
+			errs = append(errs, field.Invalid(spec.Child("sessionAffinityConfig", "clientIP", "timeoutSeconds"), t,
+				fmt.Sprintf("must be greater than 0 and less than %d", maxClientIPAffinitySeconds)))
+		}
 	}
 	switch s.SessionAffinity {
 	case corev1.ServiceAffinityNone, corev1.ServiceAffinityClientIP:

@@ -107,6 +107,17 @@ func TestValidate(t *testing.T) {
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x", Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{"cpu": resource.MustParse("2")}, Limits: corev1.ResourceList{"cpu": resource.MustParse("1")}}}}}},
 			`spec.containers[0].resources.requests[cpu]: Invalid value: "2": must be less than or equal to cpu limit of 1`},
+		{"affinity timeout", "services", "", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "default"},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}, SessionAffinity: corev1.ServiceAffinityClientIP,
+				SessionAffinityConfig: &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: ptr(int32(0))}}}},
+			`spec.sessionAffinityConfig.clientIP.timeoutSeconds: Invalid value: 0: must be greater than 0 and less than 86400`},
+		{"endpoints address", "endpoints", "", &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "e", Namespace: "default"},
+			Subsets: []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{{IP: "10.0.0.1"}}, NotReadyAddresses: []corev1.EndpointAddress{{IP: "nope"}},
+				Ports: []corev1.EndpointPort{{Port: 80}}}}},
+			`subsets[0].notReadyAddresses[0].ip: Invalid value: "nope": must be a valid IP address`},
+		{"node taint effect", "nodes", "", &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"},
+			Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: "k", Effect: "Sometimes"}}}},
+			`spec.taints[0].effect: Unsupported value: "Sometimes": supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"`},
 		{"configmap key", "configmaps", "", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "default"},
 			Data: map[string]string{"a b": "1"}}, `data[a b]: Invalid value: "a b": a valid config key must consist of alphanumeric characters`},
 	}
