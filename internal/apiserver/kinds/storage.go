@@ -117,12 +117,17 @@ func persistentVolumeClaimKind(k *Kind) {
 	}, func(obj, old runtime.Object) field.ErrorList {
 		pvc, o := obj.(*corev1.PersistentVolumeClaim), old.(*corev1.PersistentVolumeClaim)
 		// Upstream's ValidatePersistentVolumeClaimUpdate: only the storage
-		// request may grow (once bound), the volume name be set once, and
-		// the attributes class change.
+		// request may grow (once bound), the volume name and the class be
+		// set once, and the attributes class change.
 		mutated := o.Spec.DeepCopy()
 		mutated.VolumeAttributesClassName = pvc.Spec.VolumeAttributesClassName
 		if o.Spec.VolumeName == "" {
 			mutated.VolumeName = pvc.Spec.VolumeName
+		}
+		// A claim made before a default class existed gets one later
+		// (upstream's retroactive default StorageClass assignment).
+		if o.Spec.StorageClassName == nil {
+			mutated.StorageClassName = pvc.Spec.StorageClassName
 		}
 		if o.Status.Phase == corev1.ClaimBound {
 			mutated.Resources.Requests = pvc.Spec.Resources.Requests

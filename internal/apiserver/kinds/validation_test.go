@@ -188,6 +188,12 @@ func TestValidateUpdate(t *testing.T) {
 	}{
 		{"pvc bound once", "", "persistentvolumeclaims", func() runtime.Object { return pvc("1Gi", "", corev1.ClaimPending) },
 			func() runtime.Object { return pvc("1Gi", "pv1", corev1.ClaimPending) }, ""},
+		{"pvc gets its class once", "", "persistentvolumeclaims", func() runtime.Object { return pvc("1Gi", "", corev1.ClaimPending) },
+			func() runtime.Object {
+				p := pvc("1Gi", "pv1", corev1.ClaimPending).(*corev1.PersistentVolumeClaim)
+				p.Spec.StorageClassName = ptr("local-path")
+				return p
+			}, ""},
 		{"pvc grows when bound", "", "persistentvolumeclaims", func() runtime.Object { return pvc("1Gi", "pv1", corev1.ClaimBound) },
 			func() runtime.Object { return pvc("2Gi", "pv1", corev1.ClaimBound) }, ""},
 		{"pvc cannot grow unbound", "", "persistentvolumeclaims", func() runtime.Object { return pvc("1Gi", "", corev1.ClaimPending) },
