@@ -48,9 +48,9 @@ type Config struct {
 }
 
 // Plugins is berth's admission chain, in upstream's order: NamespaceLifecycle,
-// LimitRanger, ServiceAccount, DefaultTolerationSeconds, Priority,
-// ResourceQuota, then
-// the Service ClusterIP/NodePort allocation upstream does in its REST layer.
+// LimitRanger, ServiceAccount, DefaultTolerationSeconds, Priority and
+// ResourceQuota, then the Service ClusterIP/NodePort allocation upstream does
+// in its REST layer. It is safe for concurrent use.
 type Plugins struct {
 	claims Claims
 	reader Reader
@@ -64,7 +64,9 @@ type Plugins struct {
 	log      *slog.Logger
 }
 
-// New returns the admission chain. Claims and Reader are required.
+// New returns the admission chain. Claims and Reader are required; the
+// ranges default to 10.96.0.0/12 and 30000-32767. Once the API server
+// serves, run Run (the claim repair loop) beside it.
 func New(cfg Config) (*Plugins, error) {
 	if cfg.Claims == nil || cfg.Reader == nil {
 		return nil, errors.New("admission: Claims and Reader are required")
@@ -96,8 +98,10 @@ func New(cfg Config) (*Plugins, error) {
 
 var _ Interface = (*Plugins)(nil)
 
-// Admit runs every plugin that applies to a; the first refusal wins. Only
-// what the Service allocators reserved needs undoing (Release).
+// Admit runs every plugin that applies to a; the first refusal wins and
+// leaves nothing reserved. A write admitted here that then fails (or is a
+// dry run) must be handed to Release: Admit may have claimed a ClusterIP or
+// NodePort and counted the object against quota as in flight.
 func (p *Plugins) Admit(ctx context.Context, a *Attributes) error {
 	p.invalidateFor(a)
 	if err := p.namespaceLifecycle(ctx, a); err != nil {
