@@ -58,6 +58,8 @@ type container struct {
 	removed   bool
 	pending   []*pendingAttach // attaches waiting for the next start
 	monitored bool
+	// shimc delivers the result of the shim Create spawns ahead of Start.
+	shimc chan error
 }
 
 func (c *container) statePath() string { return filepath.Join(c.dir, "state.json") }
@@ -241,6 +243,11 @@ func (e *Engine) Create(ctx context.Context, spec ContainerSpec) (_ *Container, 
 	if err := c.saveMeta(); err != nil {
 		return nil, fmt.Errorf("create container: %w", err)
 	}
+	// Start the shim now: it boots while the caller prepares the start
+	// (docker run does attach and wait calls in between).
+	shimc := make(chan error, 1)
+	c.shimc = shimc
+	go func() { shimc <- e.prepareShim(c) }()
 	e.mu.Lock()
 	e.containers[meta.ID] = c
 	e.mu.Unlock()

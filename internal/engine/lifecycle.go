@@ -81,25 +81,67 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 	if c.removed {
 		return fmt.Errorf("%w: %s", ErrContainerNotFound, ref)
 	}
+	// A shim spawned by Create boots while the caller gets here.
+	c.mu.Lock()
+	shimc := c.shimc
+	c.shimc = nil
+	c.mu.Unlock()
+	prepared := false
+	if shimc != nil {
+		prepared = <-shimc == nil
+	}
 	st := c.state()
 	if st.Status == shim.StatusRunning || st.Status == shim.StatusRestarting {
 		if shimAlive(st.ShimPid, c.dir) {
 			return fmt.Errorf("%w: %s", ErrRunning, c.meta.ID[:12])
 		}
 	}
-	e.waitShimGone(ctx, c)
 	if err := e.mountRootfs(&c.meta); err != nil {
 		return err
 	}
 	c.mu.Lock()
-	c.meta.RestartCount += st.RestartCount
-	m := c.meta
 	pending := c.pending
 	c.pending = nil
 	c.mu.Unlock()
-	if err := c.saveMeta(); err != nil {
-		return err
+	failPending := func(err error) {
+		for _, p := range pending {
+			p.fail(err)
+		}
 	}
+	// A created container keeps an idle shim (from Create, or adopted after
+	// an engine restart); an exited one needs a new shim.
+	if !(prepared || st.Status == shim.StatusCreated) || !shimAlive(st.ShimPid, c.dir) {
+		e.waitShimGone(ctx, c)
+		c.mu.Lock()
+		c.meta.RestartCount += st.RestartCount
+		c.mu.Unlock()
+		if err := c.saveMeta(); err != nil {
+			failPending(err)
+			return err
+		}
+		if err := e.prepareShim(c); err != nil {
+			failPending(err)
+			return fmt.Errorf("start %s: %w", c.meta.ID[:12], err)
+		}
+	}
+	m := c.meta
+	for _, p := range pending {
+		p.connect(e, m.ID)
+	}
+	_, err = e.shimCall(ctx, m.ID, shim.Request{Op: "start"})
+	e.startMonitor(c, 0)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", m.ID[:12], err)
+	}
+	return nil
+}
+
+// prepareShim writes shim.json and starts the shim that will run the
+// container's next run.
+func (e *Engine) prepareShim(c *container) error {
+	c.mu.Lock()
+	m := c.meta
+	c.mu.Unlock()
 	policy := m.Spec.RestartPolicy.Name
 	if policy == "" {
 		policy = "no"
@@ -114,21 +156,7 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 	if err := shim.WriteConfig(filepath.Join(c.dir, "shim.json"), cfg); err != nil {
 		return err
 	}
-	if err := e.spawnShim(c); err != nil {
-		for _, p := range pending {
-			p.fail(err)
-		}
-		return fmt.Errorf("start %s: %w", m.ID[:12], err)
-	}
-	for _, p := range pending {
-		p.connect(e, m.ID)
-	}
-	_, err = e.shimCall(ctx, m.ID, shim.Request{Op: "start"})
-	e.startMonitor(c, 0)
-	if err != nil {
-		return fmt.Errorf("start %s: %w", m.ID[:12], err)
-	}
-	return nil
+	return e.spawnShim(c)
 }
 
 // spawnShim starts `berth __shim DIR` in its own session and waits until
@@ -416,7 +444,19 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, opts RemoveOpt
 	if c.removed {
 		return fmt.Errorf("%w: %s", ErrContainerNotFound, ref)
 	}
+	c.mu.Lock()
+	shimc := c.shimc
+	c.shimc = nil
+	c.mu.Unlock()
+	if shimc != nil {
+		<-shimc
+	}
 	st := c.state()
+	if st.Status == shim.StatusCreated && shimAlive(st.ShimPid, c.dir) {
+		// An idle shim that never ran anything: nothing to stop gracefully.
+		syscall.Kill(st.ShimPid, syscall.SIGKILL)
+		e.waitShimGone(ctx, c)
+	}
 	if (st.Status == shim.StatusRunning || st.Status == shim.StatusRestarting) && shimAlive(st.ShimPid, c.dir) {
 		if !opts.Force {
 			return fmt.Errorf("%w: cannot remove container %s: stop it first or force", ErrRunning, c.meta.Name)
