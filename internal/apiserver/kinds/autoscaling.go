@@ -111,14 +111,26 @@ func validateHPA(h *autoscalingv2.HorizontalPodAutoscaler) field.ErrorList {
 	}
 	for i, m := range h.Spec.Metrics {
 		mp := spec.Child("metrics").Index(i)
+		// Each type needs its own source (the printer reads it too).
+		var child string
+		var missing bool
 		switch m.Type {
 		case autoscalingv2.ResourceMetricSourceType:
-			if m.Resource == nil {
-				errs = append(errs, field.Required(mp.Child("resource"), "must populate information for the given metric source"))
-			}
-		case autoscalingv2.PodsMetricSourceType, autoscalingv2.ObjectMetricSourceType, autoscalingv2.ExternalMetricSourceType, autoscalingv2.ContainerResourceMetricSourceType:
+			child, missing = "resource", m.Resource == nil
+		case autoscalingv2.PodsMetricSourceType:
+			child, missing = "pods", m.Pods == nil
+		case autoscalingv2.ObjectMetricSourceType:
+			child, missing = "object", m.Object == nil
+		case autoscalingv2.ExternalMetricSourceType:
+			child, missing = "external", m.External == nil
+		case autoscalingv2.ContainerResourceMetricSourceType:
+			child, missing = "containerResource", m.ContainerResource == nil
 		default:
 			errs = append(errs, field.NotSupported(mp.Child("type"), m.Type, []string{"ContainerResource", "External", "Object", "Pods", "Resource"}))
+			continue
+		}
+		if missing {
+			errs = append(errs, field.Required(mp.Child(child), "must populate information for the given metric source"))
 		}
 	}
 	return errs

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -219,3 +220,14 @@ func TestValidateUpdate(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestValidateHPAMetrics(t *testing.T) {
+	k := kindFor(t, "autoscaling", "v2", "horizontalpodautoscalers")
+	h := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "h", Namespace: "default"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: "web"},
+			MaxReplicas: 3, Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ExternalMetricSourceType}}}}
+	want := "spec.metrics[0].external: Required value: must populate information for the given metric source"
+	if got := message(k, "h", h, nil); !strings.Contains(got, want) {
+		t.Errorf("Validate() = %q, want containing %q", got, want)
+	}
+}
