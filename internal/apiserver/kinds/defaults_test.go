@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -228,5 +229,37 @@ func TestSecretStringData(t *testing.T) {
 	k.Default(s)
 	if string(s.Data["a"]) != "new" || string(s.Data["b"]) != "kept" || s.StringData != nil || s.Type != corev1.SecretTypeOpaque {
 		t.Errorf("secret after defaulting: data %q stringData %v type %q", s.Data, s.StringData, s.Type)
+	}
+}
+
+func TestFields(t *testing.T) {
+	tests := []struct {
+		group, resource string
+		obj             runtime.Object
+		want            map[string]string
+	}{
+		{"", "pods", &corev1.Pod{Spec: corev1.PodSpec{NodeName: "n1", RestartPolicy: corev1.RestartPolicyNever},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.0.5"}},
+			map[string]string{"spec.nodeName": "n1", "spec.restartPolicy": "Never", "status.phase": "Running", "status.podIP": "10.244.0.5", "spec.hostNetwork": "false"}},
+		{"", "nodes", &corev1.Node{Spec: corev1.NodeSpec{Unschedulable: true}}, map[string]string{"spec.unschedulable": "true"}},
+		{"", "secrets", &corev1.Secret{Type: corev1.SecretTypeTLS}, map[string]string{"type": "kubernetes.io/tls"}},
+		{"", "services", &corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, ClusterIP: "10.96.0.9"}},
+			map[string]string{"spec.type": "NodePort", "spec.clusterIP": "10.96.0.9"}},
+		{"", "events", &corev1.Event{InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "web", UID: "u1"}, Reason: "Pulled",
+			ReportingController: "kubelet", Type: "Normal"},
+			map[string]string{"involvedObject.kind": "Pod", "involvedObject.name": "web", "involvedObject.uid": "u1", "reason": "Pulled", "source": "kubelet", "type": "Normal"}},
+		{"batch", "jobs", &batchv1.Job{Status: batchv1.JobStatus{Succeeded: 3}}, map[string]string{"status.successful": "3"}},
+		{"apps", "replicasets", &appsv1.ReplicaSet{Status: appsv1.ReplicaSetStatus{Replicas: 2}}, map[string]string{"status.replicas": "2"}},
+		{"", "namespaces", &corev1.Namespace{Status: corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating}}, map[string]string{"status.phase": "Terminating"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.resource, func(t *testing.T) {
+			got := kindFor(t, tc.group, "v1", tc.resource).Fields(tc.obj)
+			for f, v := range tc.want {
+				if got[f] != v {
+					t.Errorf("Fields()[%q] = %q, want %q", f, got[f], v)
+				}
+			}
+		})
 	}
 }
