@@ -12,7 +12,8 @@ import (
 )
 
 // The lists admission consults on every write (a namespace, its
-// LimitRanges and ResourceQuotas, the PriorityClasses) change rarely, so
+// LimitRanges and ResourceQuotas, the PriorityClasses and StorageClasses)
+// change rarely, so
 // they are cached briefly instead of read from etcd per request, the way
 // upstream's plugins use informers.
 //
@@ -97,7 +98,7 @@ func (c *listCache) invalidate(resource, namespace string) {
 // cachedResources are the kinds admission reads through the cache; a write
 // to one invalidates its namespace's entry (a namespace is cached under its
 // own name).
-var cachedResources = map[string]bool{"namespaces": true, "limitranges": true, "resourcequotas": true, "priorityclasses": true}
+var cachedResources = map[string]bool{"namespaces": true, "limitranges": true, "resourcequotas": true, "priorityclasses": true, "storageclasses": true}
 
 func (p *Plugins) invalidateFor(a *Attributes) {
 	if a.Kind == nil || !cachedResources[a.Kind.Resource] || a.Subresource == "status" {

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -91,6 +92,8 @@ func resourceOf(o runtime.Object) string {
 		return "configmaps"
 	case *schedulingv1.PriorityClass:
 		return "priorityclasses"
+	case *storagev1.StorageClass:
+		return "storageclasses"
 	}
 	return ""
 }

@@ -48,8 +48,8 @@ type Config struct {
 }
 
 // Plugins is berth's admission chain, in upstream's order: NamespaceLifecycle,
-// LimitRanger, ServiceAccount, DefaultTolerationSeconds, Priority and
-// ResourceQuota, then the Service ClusterIP/NodePort allocation upstream does
+// LimitRanger, ServiceAccount, DefaultTolerationSeconds, Priority,
+// DefaultStorageClass and ResourceQuota, then the Service ClusterIP/NodePort allocation upstream does
 // in its REST layer. It is safe for concurrent use.
 type Plugins struct {
 	claims Claims
@@ -117,6 +117,11 @@ func (p *Plugins) Admit(ctx context.Context, a *Attributes) error {
 		defaultServiceAccount(a)
 		defaultTolerations(a)
 		if err := p.priority(ctx, a); err != nil {
+			return err
+		}
+	}
+	if isCore(a.Kind, "persistentvolumeclaims") && a.Operation == Create {
+		if err := p.defaultStorageClass(ctx, a); err != nil {
 			return err
 		}
 	}
