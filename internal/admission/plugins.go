@@ -49,7 +49,7 @@ type Config struct {
 
 // Plugins is berth's admission chain, in upstream's order: NamespaceLifecycle,
 // LimitRanger, ServiceAccount, DefaultTolerationSeconds, Priority,
-// DefaultStorageClass and ResourceQuota, then the Service ClusterIP/NodePort allocation upstream does
+// PodSecurity (enforce), DefaultStorageClass and ResourceQuota, then the Service ClusterIP/NodePort allocation upstream does
 // in its REST layer. It is safe for concurrent use.
 type Plugins struct {
 	claims Claims
@@ -117,6 +117,9 @@ func (p *Plugins) Admit(ctx context.Context, a *Attributes) error {
 		defaultServiceAccount(a)
 		defaultTolerations(a)
 		if err := p.priority(ctx, a); err != nil {
+			return err
+		}
+		if err := p.podSecurity(ctx, a); err != nil {
 			return err
 		}
 	}

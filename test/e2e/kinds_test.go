@@ -194,6 +194,11 @@ func TestKindsAdmission(t *testing.T) {
 		"-n", "going", "create", "configmap", "late")
 	c.Kubectl("-n", "going", "patch", "configmap", "held", "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
 
+	c.Kubectl("create", "namespace", "secure")
+	c.Kubectl("label", "namespace", "secure", "pod-security.kubernetes.io/enforce=restricted")
+	mustFail(t, c, "", `pods "plain" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "plain" must set securityContext.allowPrivilegeEscalation=false)`,
+		"-n", "secure", "run", "plain", "--image=busybox")
+
 	c.Kubectl("create", "namespace", "q")
 	c.Kubectl("-n", "q", "create", "quota", "q", "--hard=pods=1,count/configmaps=3")
 	c.Kubectl("-n", "q", "run", "one", "--image=busybox")
