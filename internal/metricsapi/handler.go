@@ -64,7 +64,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		parts = nil
 	}
 	if r.Method != http.MethodGet {
-		writeError(w, apierrors.NewMethodNotSupported(resourceOf(parts), strings.ToLower(r.Method)))
+		verb, ok := verbOf[r.Method]
+		if !ok {
+			verb = strings.ToLower(r.Method)
+		}
+		writeError(w, apierrors.NewMethodNotSupported(resourceOf(parts), verb))
 		return
 	}
 	if len(parts) == 0 {
@@ -111,8 +115,15 @@ func errNoPath() *apierrors.StatusError {
 		Reason: metav1.StatusReasonNotFound, Message: "the server could not find the requested resource"}}
 }
 
-// resourceOf names the resource a path is about, for error messages.
+// verbOf names a request's verb as upstream's errors do.
+var verbOf = map[string]string{http.MethodPost: "create", http.MethodPut: "update", http.MethodPatch: "patch", http.MethodDelete: "delete"}
+
+// resourceOf names the resource a path (below the group) is about, for
+// error messages.
 func resourceOf(parts []string) schema.GroupResource {
+	if len(parts) > 0 && parts[0] == v1beta1.Version {
+		parts = parts[1:]
+	}
 	if len(parts) > 2 && parts[0] == "namespaces" {
 		parts = parts[2:]
 	}
