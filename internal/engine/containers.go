@@ -56,6 +56,7 @@ type container struct {
 	exitCh    chan struct{} // closed (and replaced) at every exit
 	removedCh chan struct{} // closed once removed
 	removed   bool
+	final     *ContainerState // the state when it was removed
 	pending   []*pendingAttach // attaches waiting for the next start
 	monitored bool
 	// shimc delivers the result of the shim Create spawns ahead of Start.
@@ -384,8 +385,13 @@ func (e *Engine) writeBundle(c *container) error {
 func (e *Engine) describe(c *container) *Container {
 	c.mu.Lock()
 	m := c.meta
+	final := c.final
 	c.mu.Unlock()
 	st := c.state()
+	if final != nil {
+		st = shim.State{Status: final.Status, ExitCode: final.ExitCode, OOMKilled: final.OOMKilled,
+			Error: final.Error, StartedAt: final.StartedAt, FinishedAt: final.FinishedAt}
+	}
 	out := &Container{
 		ID: m.ID, Name: m.Name, Image: m.Image, ImageID: m.ImageID, Created: m.Created, Spec: m.Spec,
 		Path: m.Path, Args: m.Args, Env: m.Env, WorkingDir: m.WorkingDir, User: m.User,

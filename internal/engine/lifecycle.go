@@ -290,6 +290,25 @@ func (e *Engine) autoRemove(c *container) {
 
 // Wait blocks until the condition holds and returns the state then.
 func (e *Engine) Wait(ctx context.Context, ref string, cond WaitCondition) (*ContainerState, error) {
+	ch, err := e.WaitChan(ctx, ref, cond)
+	if err != nil {
+		return nil, err
+	}
+	res := <-ch
+	return res.State, res.Err
+}
+
+// WaitResult is what WaitChan delivers.
+type WaitResult struct {
+	State *ContainerState
+	Err   error // ctx's error if it ended first
+}
+
+// WaitChan registers a wait and returns at once; the channel receives one
+// result when the condition holds. An exit after WaitChan returns is never
+// missed, so a caller can register, answer its client, and only then let
+// the container start (docker run's wait-before-start).
+func (e *Engine) WaitChan(ctx context.Context, ref string, cond WaitCondition) (<-chan WaitResult, error) {
 	c, err := e.lookup(ref)
 	if err != nil {
 		return nil, err
@@ -297,34 +316,32 @@ func (e *Engine) Wait(ctx context.Context, ref string, cond WaitCondition) (*Con
 	c.mu.Lock()
 	exitCh, removedCh := c.exitCh, c.removedCh
 	c.mu.Unlock()
-	switch cond {
-	case WaitRemoved:
-		select {
-		case <-removedCh:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	case WaitNextExit:
-		select {
-		case <-exitCh:
-		case <-removedCh:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	default:
-		d := e.describe(c)
-		if d.State.Running || d.State.Restarting {
-			select {
-			case <-exitCh:
-			case <-removedCh:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
+	if cond == WaitNotRunning || cond == "" {
+		if d := e.describe(c); !d.State.Running && !d.State.Restarting {
+			exitCh = closedCh
 		}
 	}
-	st := e.describe(c).State
-	return &st, nil
+	out := make(chan WaitResult, 1)
+	go func() {
+		var wake <-chan struct{} = exitCh
+		if cond == WaitRemoved {
+			wake = nil
+		}
+		select {
+		case <-wake:
+		case <-removedCh:
+		case <-ctx.Done():
+			out <- WaitResult{Err: ctx.Err()}
+			return
+		}
+		st := e.describe(c).State
+		out <- WaitResult{State: &st}
+	}()
+	return out, nil
 }
+
+// closedCh is a channel that is always ready.
+var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Kill sends sig to the container's init. ErrNotRunning if it doesn't run.
 func (e *Engine) Kill(ctx context.Context, ref string, sig syscall.Signal) error {
@@ -475,6 +492,7 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, opts RemoveOpt
 	os.RemoveAll(filepath.Join(e.root, "runc", c.meta.ID))
 	// Deleting the files can take tens of ms on a busy disk; one rename
 	// takes the container away now and the files go in the background.
+	final := e.describe(c).State
 	trash := filepath.Join(e.root, "trash", c.meta.ID)
 	if err := os.Rename(c.dir, trash); err != nil {
 		return fmt.Errorf("remove %s: %w", c.meta.ID[:12], err)
@@ -492,7 +510,7 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, opts RemoveOpt
 	}
 	e.mu.Unlock()
 	c.mu.Lock()
-	c.removed = true
+	c.removed, c.final = true, &final
 	close(c.removedCh)
 	pending := c.pending
 	c.pending = nil
