@@ -56,7 +56,7 @@ type container struct {
 	exitCh    chan struct{} // closed (and replaced) at every exit
 	removedCh chan struct{} // closed once removed
 	removed   bool
-	final     *ContainerState // the state when it was removed
+	final     *ContainerState  // the state when it was removed
 	pending   []*pendingAttach // attaches waiting for the next start
 	monitored bool
 	// shimc delivers the result of the shim Create spawns ahead of Start.
