@@ -96,6 +96,24 @@ func TestPodDefaults(t *testing.T) {
 	}
 }
 
+func TestServiceAccountLookup(t *testing.T) {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "builder"}}
+	p, _, _ := newTestPlugins(t, sa)
+	ctx := context.Background()
+	for _, tc := range []struct{ account, wantErr string }{
+		{"", ""},
+		{"default", ""},
+		{"builder", ""},
+		{"ghost", `pods "a" is forbidden: error looking up service account default/ghost: serviceaccount "ghost" not found`},
+	} {
+		po := pod("default", "a")
+		po.Spec.ServiceAccountName = tc.account
+		if _, msg := statusOf(t, p.Admit(ctx, create(po, "pods"))); msg != tc.wantErr {
+			t.Errorf("serviceAccountName %q: Admit = %q, want %q", tc.account, msg, tc.wantErr)
+		}
+	}
+}
+
 func TestLimitRange(t *testing.T) {
 	lr := &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "lr"},
 		Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{

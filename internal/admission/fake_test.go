@@ -90,6 +90,8 @@ func resourceOf(o runtime.Object) string {
 		return "limitranges"
 	case *corev1.ConfigMap:
 		return "configmaps"
+	case *corev1.ServiceAccount:
+		return "serviceaccounts"
 	case *schedulingv1.PriorityClass:
 		return "priorityclasses"
 	case *storagev1.StorageClass:

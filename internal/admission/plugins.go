@@ -115,6 +115,9 @@ func (p *Plugins) Admit(ctx context.Context, a *Attributes) error {
 			return err
 		}
 		defaultServiceAccount(a)
+		if err := p.checkServiceAccount(ctx, a); err != nil {
+			return err
+		}
 		defaultTolerations(a)
 		if err := p.priority(ctx, a); err != nil {
 			return err

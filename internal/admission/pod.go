@@ -1,12 +1,16 @@
 package admission
 
 import (
+	"context"
+	"fmt"
+
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 // defaultServiceAccount is the ServiceAccount plugin's defaulting: a pod
-// without one runs as "default". (Upstream also waits for the account to
-// exist and mounts its token; berth only names it.)
+// without one runs as "default". (Upstream also mounts the account's token;
+// berth only names it.)
 func defaultServiceAccount(a *Attributes) {
 	pod := a.Object.(*corev1.Pod)
 	if pod.Spec.ServiceAccountName == "" {
@@ -39,4 +43,23 @@ func defaultTolerations(a *Attributes) {
 			})
 		}
 	}
+}
+
+// checkServiceAccount is the ServiceAccount plugin's lookup for an account
+// a pod names. The "default" account is not checked: the serviceaccount
+// controller creates it moments after its namespace, and a pod created in
+// between would be refused for no fault of its author.
+func (p *Plugins) checkServiceAccount(ctx context.Context, a *Attributes) error {
+	name := a.Object.(*corev1.Pod).Spec.ServiceAccountName
+	if name == "" || name == "default" {
+		return nil
+	}
+	_, err := p.reader.Get(ctx, coreKind("serviceaccounts"), a.Namespace, name)
+	switch {
+	case apierrors.IsNotFound(err):
+		return forbidden(a, fmt.Errorf("error looking up service account %s/%s: serviceaccount %q not found", a.Namespace, name, name))
+	case err != nil:
+		return apierrors.NewInternalError(fmt.Errorf("read serviceaccount %s/%s: %w", a.Namespace, name, err))
+	}
+	return nil
 }
