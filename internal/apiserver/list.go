@@ -259,6 +259,8 @@ func (s *Server) watch(rq *request) error {
 				flush()
 				continue
 			}
+			// Events are shared with other watchers: work on a copy.
+			ev.Object = ev.Object.DeepCopyObject()
 			typ, obj, ok := filterEvent(k, pred, ev)
 			if !ok {
 				continue

@@ -59,6 +59,17 @@ func New(cfg Config) *Server {
 	}
 	s.disc = buildDiscovery(kinds.All())
 	s.routes()
+	if cfg.Store != nil {
+		// Watch hubs for every resource from the start, so that the first
+		// informers' watches (after their lists) are served from them too.
+		var prefixes []string
+		for _, k := range kinds.All() {
+			prefixes = append(prefixes, storage.Key(k.Storage.Group, k.StorageResource, "", ""))
+		}
+		if err := cfg.Store.StartWatchCache(prefixes); err != nil {
+			cfg.Log.Warn("watch cache not started; watches go to etcd directly", "err", err)
+		}
+	}
 	return s
 }
 

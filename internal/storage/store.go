@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -51,12 +52,16 @@ type Store struct {
 	cli   *clientv3.Client
 	codec *protobuf.Serializer
 	log   *slog.Logger
+	ctx   context.Context // for the watch cache, which outlives requests
+
+	hubsMu sync.Mutex
+	hubs   map[string]*hub // by resource prefix
 }
 
 // New returns a Store over cli. Objects are kept as upstream keeps them:
 // protobuf with the "k8s\x00" magic prefix and a TypeMeta envelope.
 func New(cli *clientv3.Client, log *slog.Logger) *Store {
-	return &Store{cli: cli, codec: protobuf.NewSerializer(scheme.Scheme, scheme.Scheme), log: log}
+	return &Store{cli: cli, codec: protobuf.NewSerializer(scheme.Scheme, scheme.Scheme), log: log, ctx: context.Background()}
 }
 
 // Client returns the etcd client (for admission claims and benchmarks).
@@ -357,17 +362,41 @@ func encodeContinue(rev int64, start string) string {
 // Event is one change under a watched prefix. Bookmark events carry only
 // Revision; an error ends the stream (Err is an *ExpiredError when the
 // start revision was compacted).
+//
+// Events may be shared between watchers: receivers must copy an object
+// before changing it.
 type Event struct {
 	Type     watch.EventType
 	Object   runtime.Object
 	Prev     runtime.Object // the object before a MODIFIED or DELETED
 	Revision int64
 	Err      error
+	key      string
 }
 
 // Watch streams the changes under prefix after revision rev until ctx ends.
-// etcd's progress notifications arrive as watch.Bookmark events.
+// etcd's progress notifications arrive as watch.Bookmark events. The
+// channel closes when the watch ends (the caller then resumes from the
+// last revision it saw, as clients do).
+//
+// Watches are served by the resource's hub (one etcd watch for all
+// watchers) when rev is recent enough, else by an etcd watch of their own.
 func (s *Store) Watch(ctx context.Context, prefix string, rev int64) <-chan Event {
+	if rp, ok := resourcePrefix(prefix); ok {
+		if h, err := s.hubFor(rp); err == nil {
+			if w, ok := h.subscribe(prefix, rev); ok {
+				go func() {
+					<-ctx.Done()
+					h.unsubscribe(w)
+				}()
+				return w.ch
+			}
+		}
+	}
+	return s.watchEtcd(ctx, prefix, rev)
+}
+
+func (s *Store) watchEtcd(ctx context.Context, prefix string, rev int64) <-chan Event {
 	out := make(chan Event, 100)
 	wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1),
 		clientv3.WithPrevKV(), clientv3.WithProgressNotify())
@@ -411,7 +440,7 @@ func (s *Store) Watch(ctx context.Context, prefix string, rev int64) <-chan Even
 }
 
 func (s *Store) event(ev *clientv3.Event) (Event, error) {
-	e := Event{Revision: ev.Kv.ModRevision}
+	e := Event{Revision: ev.Kv.ModRevision, key: string(ev.Kv.Key)}
 	var err error
 	if ev.PrevKv != nil {
 		if e.Prev, err = s.decode(ev.PrevKv.Value, ev.PrevKv.ModRevision); err != nil {
