@@ -163,14 +163,22 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 // containers in order and app containers, and finally the status.
 func (w *podWorker) syncRunning(ctx context.Context, pod *corev1.Pod) (time.Duration, error) {
 	next := resyncPeriod
+	start := time.Now()
+	var tSandbox, tVolumes, tContainers time.Duration
+	defer func() {
+		w.k.log.Debug("pod synced", "pod", w.key(), "took", time.Since(start), "sandbox", tSandbox, "volumes", tVolumes, "containers", tContainers)
+	}()
 	if err := os.MkdirAll(w.dir, 0o750); err != nil {
 		return 0, err
 	}
-	if err := w.ensureSandbox(ctx, pod); err != nil {
+	err := w.ensureSandbox(ctx, pod)
+	tSandbox = time.Since(start)
+	if err != nil {
 		w.k.recorder.Eventf(pod, corev1.EventTypeWarning, EventFailedSandbox, "Failed to create pod sandbox: %v", err)
 		return 0, w.updateStatus(ctx, pod, nil)
 	}
 	volumes, err := w.k.setupVolumes(ctx, pod, w.dir, w.podIP())
+	tVolumes = time.Since(start) - tSandbox
 	if err != nil {
 		w.k.recorder.Eventf(pod, corev1.EventTypeWarning, EventFailedMount, "MountVolume.SetUp failed for %v", err)
 		return 0, w.updateStatus(ctx, pod, nil)
@@ -212,6 +220,7 @@ func (w *podWorker) syncRunning(ctx context.Context, pod *corev1.Pod) (time.Dura
 			}
 		}
 	}
+	tContainers = time.Since(start) - tSandbox - tVolumes
 	all, err = w.k.rt.ListContainers(ctx, map[string]string{LabelPodUID: string(pod.UID)})
 	if err != nil {
 		return 0, fmt.Errorf("list containers: %w", err)
