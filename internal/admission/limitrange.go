@@ -120,6 +120,28 @@ func sortedNames(l corev1.ResourceList) []corev1.ResourceName {
 	return names
 }
 
+// claimLimitRanger checks a PersistentVolumeClaim's storage request
+// against the namespace's PersistentVolumeClaim limit items.
+func (p *Plugins) claimLimitRanger(ctx context.Context, a *Attributes) error {
+	items, err := p.cache.list(ctx, p.reader, coreKind("limitranges"), a.Namespace)
+	if err != nil {
+		return apierrors.NewInternalError(fmt.Errorf("list limitranges in %s: %w", a.Namespace, err))
+	}
+	pvc := a.Object.(*corev1.PersistentVolumeClaim)
+	var errs []error
+	for _, obj := range items {
+		for _, item := range obj.(*corev1.LimitRange).Spec.Limits {
+			if item.Type == corev1.LimitTypePersistentVolumeClaim {
+				errs = append(errs, checkBounds(item, string(item.Type), pvc.Spec.Resources.Requests, nil)...)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return forbidden(a, utilerrors.NewAggregate(errs))
+	}
+	return nil
+}
+
 // checkLimitRange checks the Container and Pod items with upstream's
 // messages.
 func checkLimitRange(pod *corev1.Pod, lr *corev1.LimitRange) []error {
@@ -169,6 +191,8 @@ func maxInto(total, l corev1.ResourceList) {
 	}
 }
 
+// checkBounds holds requests to min and limits to max (requests, when
+// limits is nil), and their ratio to maxLimitRequestRatio.
 func checkBounds(item corev1.LimitRangeItem, kind string, requests, limits corev1.ResourceList) []error {
 	var errs []error
 	for _, n := range sortedNames(item.Min) {
@@ -183,6 +207,13 @@ func checkBounds(item corev1.LimitRangeItem, kind string, requests, limits corev
 	}
 	for _, n := range sortedNames(item.Max) {
 		max := item.Max[n]
+		if limits == nil {
+			// Claims have no limits: their request is held to max.
+			if req, ok := requests[n]; ok && req.Cmp(max) > 0 {
+				errs = append(errs, fmt.Errorf("maximum %s usage per %s is %s, but request is %s", n, kind, max.String(), req.String()))
+			}
+			continue
+		}
 		lim, ok := limits[n]
 		switch {
 		case !ok:

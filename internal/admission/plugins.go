@@ -127,6 +127,9 @@ func (p *Plugins) Admit(ctx context.Context, a *Attributes) error {
 		}
 	}
 	if isCore(a.Kind, "persistentvolumeclaims") && a.Operation == Create {
+		if err := p.claimLimitRanger(ctx, a); err != nil {
+			return err
+		}
 		if err := p.defaultStorageClass(ctx, a); err != nil {
 			return err
 		}

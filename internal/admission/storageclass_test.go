@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -47,5 +48,25 @@ func TestDefaultStorageClass(t *testing.T) {
 				t.Errorf("storageClassName = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestClaimLimitRange(t *testing.T) {
+	lr := &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "storage"},
+		Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{Type: corev1.LimitTypePersistentVolumeClaim,
+			Min: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			Max: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}}}}}
+	for _, tc := range []struct{ size, wantErr string }{
+		{"5Gi", ""},
+		{"500Mi", `persistentvolumeclaims "data" is forbidden: minimum storage usage per PersistentVolumeClaim is 1Gi, but request is 500Mi`},
+		{"20Gi", `persistentvolumeclaims "data" is forbidden: maximum storage usage per PersistentVolumeClaim is 10Gi, but request is 20Gi`},
+	} {
+		p, _, _ := newTestPlugins(t, lr)
+		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "data", UID: "pvc-1"},
+			Spec: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(tc.size)}}}}
+		if _, msg := statusOf(t, p.Admit(context.Background(), create(pvc, "persistentvolumeclaims"))); msg != tc.wantErr {
+			t.Errorf("claim of %s: Admit = %q, want %q", tc.size, msg, tc.wantErr)
+		}
 	}
 }
