@@ -110,6 +110,11 @@ func (p *Plugins) Admit(ctx context.Context, a *Attributes) error {
 	if a.Subresource != "" || a.Operation == Delete {
 		return nil
 	}
+	if isCore(a.Kind, "namespaces") {
+		if err := validatePodSecurityLabels(a); err != nil {
+			return err
+		}
+	}
 	if isCore(a.Kind, "pods") && a.Operation == Create {
 		if err := p.limitRanger(ctx, a); err != nil {
 			return err

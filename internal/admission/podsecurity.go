@@ -9,6 +9,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // PodSecurity admission in enforce mode: a namespace labelled
@@ -58,6 +60,18 @@ var psChecks = []psCheck{
 	{id: "runAsNonRoot", level: levelRestricted, check: runAsNonRoot},
 	{id: "runAsUser", level: levelRestricted, check: runAsUser},
 	{id: "seccompProfile_restricted", level: levelRestricted, overrides: []string{"seccompProfile_baseline"}, check: seccompRestricted},
+}
+
+// validatePodSecurityLabels refuses a namespace whose enforce label names
+// no level, as upstream's PodSecurity plugin validates namespaces.
+func validatePodSecurityLabels(a *Attributes) error {
+	ns := a.Object.(*corev1.Namespace)
+	level, ok := ns.Labels[enforceLabel]
+	if !ok || level == "privileged" || psLevels[level] != 0 {
+		return nil
+	}
+	return apierrors.NewInvalid(schema.GroupKind{Kind: "Namespace"}, a.Name, field.ErrorList{field.Invalid(
+		field.NewPath("metadata", "labels").Key(enforceLabel), level, "must be one of privileged, baseline, restricted")})
 }
 
 // podSecurity refuses a pod its namespace's enforce level forbids.

@@ -53,3 +53,17 @@ func TestPodSecurity(t *testing.T) {
 		})
 	}
 }
+
+func TestPodSecurityNamespaceLabels(t *testing.T) {
+	p, _, _ := newTestPlugins(t)
+	for _, tc := range []struct{ level, wantErr string }{
+		{"restricted", ""},
+		{"privileged", ""},
+		{"strict", `Namespace "team" is invalid: metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: "strict": must be one of privileged, baseline, restricted`},
+	} {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team", Labels: map[string]string{enforceLabel: tc.level}}}
+		if _, msg := statusOf(t, p.Admit(context.Background(), create(ns, "namespaces"))); msg != tc.wantErr {
+			t.Errorf("level %q: Admit = %q, want %q", tc.level, msg, tc.wantErr)
+		}
+	}
+}
