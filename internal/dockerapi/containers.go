@@ -665,9 +665,7 @@ func sizeParams(r *http.Request) (uint16, uint16, error) {
 	return uint16(h), uint16(w), nil
 }
 
-// containerWait is POST /containers/{id}/wait. The status line goes out
-// before waiting: docker run sends wait before start and proceeds once
-// the header arrives, so the wait must already be registered by then.
+// containerWait is POST /containers/{id}/wait.
 func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	c, err := s.eng.Container(r.Context(), id)
@@ -684,49 +682,23 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return badRequest("invalid condition: %q", r.URL.Query().Get("condition"))
 	}
-	type result struct {
-		st  *engine.ContainerState
-		err error
+	// Registered before the header goes out: docker run sends wait before
+	// start and starts once the header arrives, so the exit can't be missed.
+	ch, err := s.eng.WaitChan(r.Context(), c.ID, cond)
+	if err != nil {
+		return noSuchContainer(id, err)
 	}
-	done := make(chan result, 1)
-	go func() {
-		if cond != engine.WaitRemoved {
-			st, err := s.eng.Wait(r.Context(), c.ID, cond)
-			done <- result{st, err}
-			return
-		}
-		// The engine forgets the exit code with the container, so it is
-		// taken at the exit (or from the state, if it already exited).
-		last := c.State
-		exited := make(chan struct{})
-		if c.State.Running || c.State.Restarting || c.State.Status == engine.StatusCreated {
-			go func() {
-				defer close(exited)
-				if st, err := s.eng.Wait(r.Context(), c.ID, engine.WaitNextExit); err == nil && st.Status != engine.StatusCreated {
-					last = *st
-				}
-			}()
-		} else {
-			close(exited)
-		}
-		_, err := s.eng.Wait(r.Context(), c.ID, engine.WaitRemoved)
-		<-exited
-		done <- result{&last, err}
-	}()
-	// TODO(engine): Wait registers on entry, which this goroutine reaches
-	// long before the client's start request can arrive over a new round
-	// trip; a Wait variant that returns once registered would close the gap.
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
-	res := <-done
+	res := <-ch
 	body := map[string]any{"StatusCode": 0, "Error": nil}
-	if res.err != nil {
-		body["Error"] = map[string]string{"Message": res.err.Error()}
+	if res.Err != nil {
+		body["Error"] = map[string]string{"Message": res.Err.Error()}
 	} else {
-		body["StatusCode"] = res.st.ExitCode
+		body["StatusCode"] = res.State.ExitCode
 		if cond == engine.WaitRemoved {
 			if sb := c.Spec.Annotations[annSandbox]; sb != "" && s.sandboxes != nil {
 				if err := s.sandboxes.release(context.WithoutCancel(r.Context()), sb); err != nil {

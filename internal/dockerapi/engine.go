@@ -33,6 +33,7 @@ type Engine interface {
 	RemoveContainer(ctx context.Context, ref string, opts engine.RemoveOptions) error
 	Rename(ctx context.Context, ref, newName string) error
 	Wait(ctx context.Context, ref string, cond engine.WaitCondition) (*engine.ContainerState, error)
+	WaitChan(ctx context.Context, ref string, cond engine.WaitCondition) (<-chan engine.WaitResult, error)
 	Logs(ctx context.Context, ref string, opts engine.LogOptions, fn func(engine.LogEntry) error) error
 	Attach(ctx context.Context, ref string, opts engine.AttachOptions) error
 	Resize(ctx context.Context, ref string, width, height uint16) error

@@ -124,6 +124,9 @@ func (f *fakeEngine) Rename(ctx context.Context, ref, newName string) error { re
 func (f *fakeEngine) Wait(ctx context.Context, ref string, cond engine.WaitCondition) (*engine.ContainerState, error) {
 	return nil, errUnexpected
 }
+func (f *fakeEngine) WaitChan(ctx context.Context, ref string, cond engine.WaitCondition) (<-chan engine.WaitResult, error) {
+	return nil, errUnexpected
+}
 func (f *fakeEngine) Logs(ctx context.Context, ref string, opts engine.LogOptions, fn func(engine.LogEntry) error) error {
 	return errUnexpected
 }

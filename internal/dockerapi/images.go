@@ -409,7 +409,7 @@ func pullError(ref engine.Reference, err error) error {
 	if errors.As(err, &te) {
 		switch te.StatusCode {
 		case http.StatusNotFound, http.StatusUnauthorized, http.StatusForbidden:
-			return notFound("pull access denied for %s, repository does not exist or may require 'docker login': %v", ref.FamiliarName(), err)
+			return notFound("pull access denied for %s, repository does not exist or may require 'docker login'", ref.FamiliarName())
 		}
 	}
 	if errors.Is(err, engine.ErrImageNotFound) {

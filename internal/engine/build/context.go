@@ -145,6 +145,9 @@ func readDockerfile(dir, name string) ([]byte, *ignore, error) {
 // through ".." or a symlink in rel's parents.
 func securePath(root, rel string) (string, error) {
 	clean := path.Clean("/" + filepath.ToSlash(rel))
+	if clean == "/" {
+		return root, nil
+	}
 	p := filepath.Join(root, filepath.FromSlash(clean))
 	parent, err := filepath.EvalSymlinks(filepath.Dir(p))
 	if err != nil {

@@ -68,6 +68,7 @@ func TestCopyLayer(t *testing.T) {
 		{name: "file to new path creates parents", srcs: []string{"hello.js"}, dest: "/srv/x/h.js", want: []string{"srv/", "srv/x/", "srv/x/h.js"}},
 		{name: "file into existing dir without slash", srcs: []string{"hello.js"}, dest: "/app", want: []string{"app/hello.js"}},
 		{name: "directory contents, ignored files left out", srcs: []string{"dir"}, dest: "/d/", want: []string{"d/", "d/sub/", "d/sub/f"}},
+		{name: "whole context", srcs: []string{"."}, dest: "/c/", want: []string{"c/", "c/a.txt", "c/b.txt", "c/dir/", "c/dir/sub/", "c/dir/sub/f", "c/hello.js"}},
 		{name: "wildcard", srcs: []string{"*.txt"}, dest: "/t/", want: []string{"t/", "t/a.txt", "t/b.txt"}},
 		{name: "missing source", srcs: []string{"nope.js"}, dest: "/", wantErr: "file not found in build context or excluded by .dockerignore: stat nope.js"},
 		{name: "ignored source", srcs: []string{"secret"}, dest: "/", wantErr: "excluded by .dockerignore"},
