@@ -81,3 +81,52 @@ func TestPreferredVersions(t *testing.T) {
 	}
 	t.Error("autoscaling not served")
 }
+
+// TestEveryKindBehaves runs every kind's functions on an empty object: no
+// panics, one cell per column, and defaulting that validation then accepts
+// or refuses with field errors (never a crash).
+func TestEveryKindBehaves(t *testing.T) {
+	for _, k := range All() {
+		t.Run(k.GVK.String(), func(t *testing.T) {
+			obj := k.New()
+			if k.Default != nil {
+				k.Default(obj)
+			}
+			if k.PrepareForCreate != nil {
+				k.PrepareForCreate(obj)
+			}
+			if k.Row != nil {
+				if got := len(k.Row(obj)); got != len(k.Columns) {
+					t.Errorf("Row() has %d cells for %d columns", got, len(k.Columns))
+				}
+			}
+			if k.Validate != nil {
+				_ = k.Validate(obj) // an empty object may be invalid; it must not crash
+			}
+			if k.ValidateUpdate != nil {
+				_ = k.ValidateUpdate(obj, k.New())
+			}
+			if k.Fields != nil {
+				_ = k.Fields(obj)
+			}
+			if k.GetScale != nil {
+				if s := k.GetScale(obj); s == nil {
+					t.Error("GetScale() = nil")
+				}
+				k.SetScale(obj, 3)
+				if s := k.GetScale(obj); s.Spec.Replicas != 3 {
+					t.Errorf("after SetScale(3), GetScale().Spec.Replicas = %d", s.Spec.Replicas)
+				}
+			}
+			if k.ToStorage != nil {
+				stored, err := k.ToStorage(obj)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := k.FromStorage(stored); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
