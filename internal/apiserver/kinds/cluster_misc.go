@@ -2,6 +2,7 @@ package kinds
 
 import (
 	"fmt"
+	"net"
 	"strings"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -14,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -68,8 +71,75 @@ func networkPolicyKind(k *Kind) {
 				errs = append(errs, field.NotSupported(spec.Child("policyTypes").Index(i), t, []string{string(networkingv1.PolicyTypeIngress), string(networkingv1.PolicyTypeEgress)}))
 			}
 		}
+		for i, r := range np.Spec.Ingress {
+			p := spec.Child("ingress").Index(i)
+			errs = append(errs, validatePolicyPorts(r.Ports, p.Child("ports"))...)
+			errs = append(errs, validatePolicyPeers(r.From, p.Child("from"))...)
+		}
+		for i, r := range np.Spec.Egress {
+			p := spec.Child("egress").Index(i)
+			errs = append(errs, validatePolicyPorts(r.Ports, p.Child("ports"))...)
+			errs = append(errs, validatePolicyPeers(r.To, p.Child("to"))...)
+		}
 		return errs
 	}, nil)
+}
+
+func validatePolicyPorts(ports []networkingv1.NetworkPolicyPort, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i, port := range ports {
+		pp := p.Index(i)
+		if port.Protocol != nil {
+			errs = append(errs, validateProtocol(*port.Protocol, pp.Child("protocol"))...)
+		}
+		if port.Port != nil && port.Port.Type == intstr.Int {
+			for _, msg := range validation.IsValidPortNum(port.Port.IntValue()) {
+				errs = append(errs, field.Invalid(pp.Child("port"), port.Port.IntVal, msg))
+			}
+			if port.EndPort != nil && *port.EndPort < port.Port.IntVal {
+				errs = append(errs, field.Invalid(pp.Child("endPort"), *port.EndPort, "must be greater than or equal to `port`"))
+			}
+		}
+	}
+	return errs
+}
+
+// validatePolicyPeers checks each peer sets something and that ipBlock
+// CIDRs parse (the rule renderer turns them into nftables sets).
+func validatePolicyPeers(peers []networkingv1.NetworkPolicyPeer, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i, peer := range peers {
+		pp := p.Index(i)
+		if peer.PodSelector == nil && peer.NamespaceSelector == nil && peer.IPBlock == nil {
+			errs = append(errs, field.Required(pp, "must specify a peer"))
+		}
+		if peer.IPBlock != nil && (peer.PodSelector != nil || peer.NamespaceSelector != nil) {
+			errs = append(errs, field.Forbidden(pp, "may not specify both ipBlock and another peer"))
+		}
+		if b := peer.IPBlock; b != nil {
+			_, cidr, err := net.ParseCIDR(b.CIDR)
+			if err != nil {
+				errs = append(errs, field.Invalid(pp.Child("ipBlock", "cidr"), b.CIDR, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"))
+				continue
+			}
+			for j, ex := range b.Except {
+				_, exNet, err := net.ParseCIDR(ex)
+				ep := pp.Child("ipBlock", "except").Index(j)
+				switch {
+				case err != nil:
+					errs = append(errs, field.Invalid(ep, ex, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"))
+				case !cidr.Contains(exNet.IP) || maskLen(exNet) <= maskLen(cidr):
+					errs = append(errs, field.Invalid(ep, ex, "must be a strict subset of `cidr`"))
+				}
+			}
+		}
+	}
+	return errs
+}
+
+func maskLen(n *net.IPNet) int {
+	ones, _ := n.Mask.Size()
+	return ones
 }
 
 func defaultPolicyPorts(ports []networkingv1.NetworkPolicyPort) {

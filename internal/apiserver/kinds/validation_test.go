@@ -8,6 +8,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -229,5 +230,28 @@ func TestValidateHPAMetrics(t *testing.T) {
 	want := "spec.metrics[0].external: Required value: must populate information for the given metric source"
 	if got := message(k, "h", h, nil); !strings.Contains(got, want) {
 		t.Errorf("Validate() = %q, want containing %q", got, want)
+	}
+}
+
+func TestValidateNetworkPolicy(t *testing.T) {
+	k := kindFor(t, "networking.k8s.io", "v1", "networkpolicies")
+	np := func(cidr string, except ...string) *networkingv1.NetworkPolicy {
+		return &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default"},
+			Spec: networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: cidr, Except: except}}}}}}}
+	}
+	for _, tc := range []struct {
+		name string
+		np   *networkingv1.NetworkPolicy
+		want string
+	}{
+		{"good block", np("10.0.0.0/8", "10.1.0.0/16"), ""},
+		{"bad cidr", np("10.0.0.0/33"), `spec.ingress[0].from[0].ipBlock.cidr: Invalid value: "10.0.0.0/33": must be a valid CIDR value`},
+		{"except outside", np("10.0.0.0/16", "192.168.0.0/24"), "spec.ingress[0].from[0].ipBlock.except[0]: Invalid value: \"192.168.0.0/24\": must be a strict subset of `cidr`"},
+	} {
+		got := message(k, "p", tc.np, nil)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: Validate() = %q, want containing %q", tc.name, got, tc.want)
+		}
 	}
 }
