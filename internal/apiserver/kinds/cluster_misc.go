@@ -191,7 +191,32 @@ func ingressKind(k *Kind) {
 		return []interface{}{ing.Name, class, hostCell, strings.Join(addrs, ","), ports, age(ing.CreationTimestamp)}
 	}
 	k.PrepareForCreate = func(obj runtime.Object) { obj.(*networkingv1.Ingress).Status = networkingv1.IngressStatus{} }
-	setValidation(k, dnsSubdomain, nil, nil)
+	setValidation(k, dnsSubdomain, func(obj runtime.Object) field.ErrorList {
+		ing := obj.(*networkingv1.Ingress)
+		spec := field.NewPath("spec")
+		var errs field.ErrorList
+		if len(ing.Spec.Rules) == 0 && ing.Spec.DefaultBackend == nil {
+			errs = append(errs, field.Invalid(spec, ing.Spec, "either `defaultBackend` or `rules` must be specified"))
+		}
+		for i, r := range ing.Spec.Rules {
+			if r.HTTP == nil {
+				continue
+			}
+			for j, path := range r.HTTP.Paths {
+				pp := spec.Child("rules").Index(i).Child("http", "paths").Index(j)
+				switch {
+				case path.PathType == nil:
+					errs = append(errs, field.Required(pp.Child("pathType"), "pathType must be specified"))
+				case *path.PathType != networkingv1.PathTypeExact && *path.PathType != networkingv1.PathTypePrefix &&
+					*path.PathType != networkingv1.PathTypeImplementationSpecific:
+					errs = append(errs, field.NotSupported(pp.Child("pathType"), *path.PathType, []string{"Exact", "ImplementationSpecific", "Prefix"}))
+				case *path.PathType != networkingv1.PathTypeImplementationSpecific && !strings.HasPrefix(path.Path, "/"):
+					errs = append(errs, field.Invalid(pp.Child("path"), path.Path, "must be an absolute path"))
+				}
+			}
+		}
+		return errs
+	}, nil)
 }
 
 func ingressClassKind(k *Kind) {

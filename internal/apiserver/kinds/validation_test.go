@@ -255,3 +255,20 @@ func TestValidateNetworkPolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateIngress(t *testing.T) {
+	k := kindFor(t, "networking.k8s.io", "v1", "ingresses")
+	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "i", Namespace: "default"},
+		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "hello.example", IngressRuleValue: networkingv1.IngressRuleValue{
+			HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{Path: "/",
+				Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}}}}}}}
+	want := "spec.rules[0].http.paths[0].pathType: Required value: pathType must be specified"
+	if got := message(k, "i", ing, nil); !strings.Contains(got, want) {
+		t.Errorf("Validate() = %q, want containing %q", got, want)
+	}
+	prefix := networkingv1.PathTypePrefix
+	ing.Spec.Rules[0].HTTP.Paths[0].PathType = &prefix
+	if got := message(k, "i", ing, nil); got != "" {
+		t.Errorf("Validate() of a good ingress = %q", got)
+	}
+}
