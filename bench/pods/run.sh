@@ -32,8 +32,9 @@ ip -n $ns link set node0 up
 ip -n $ns link set node0p up
 
 in_ns() { nsenter --net=/run/netns/$ns -- env KUBECONFIG="$work/data/kubeconfig" "$@"; }
-in_ns "$work/berth" up --data-dir "$work/data" --node-ip 172.20.0.2 --advertise-address 172.20.0.2 \
-  --node-name node1 >"$work/berth.log" 2>&1 &
+# nsenter execs berth, so $! is berth itself (its RSS is measured below).
+nsenter --net=/run/netns/$ns -- "$work/berth" up --data-dir "$work/data" --node-ip 172.20.0.2 \
+  --advertise-address 172.20.0.2 --node-name node1 >"$work/berth.log" 2>&1 &
 berth_pid=$!
 for _ in $(seq 1 300); do
   in_ns kubectl get node node1 -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True && break
