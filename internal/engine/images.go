@@ -26,6 +26,10 @@ type imageStore struct {
 	root  string
 	blobs layout.Path
 
+	// gcMu keeps gcImages from deleting blobs and layers that a put is
+	// writing but has not recorded yet: puts share it, gc takes it alone.
+	gcMu sync.RWMutex
+
 	mu    sync.Mutex
 	index imageIndex
 	cfgs  map[string]*v1.ConfigFile // by image ID, read lazily
@@ -118,6 +122,8 @@ func (s *imageStore) layerDir(diffID v1.Hash) string {
 
 // put stores img (blobs, unpacked layers) and points refs at it.
 func (s *imageStore) put(img v1.Image, refs []Reference, repoDigest string) (string, error) {
+	s.gcMu.RLock()
+	defer s.gcMu.RUnlock()
 	if err := s.blobs.WriteImage(img); err != nil {
 		return "", fmt.Errorf("write blobs: %w", err)
 	}
@@ -578,6 +584,8 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string, force bool) (*Remo
 // gcImages deletes blobs and layer dirs no stored image and no container uses.
 func (e *Engine) gcImages() error {
 	s := e.images
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
 	keepLayers := map[string]bool{}
 	for _, dir := range e.containerLowerDirs() {
 		keepLayers[filepath.Base(dir)] = true
