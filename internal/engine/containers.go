@@ -540,6 +540,15 @@ func (e *Engine) adopt() error {
 		if err := shim.WriteState(c.statePath(), &st); err != nil {
 			return err
 		}
+		// Like dockerd after a reboot: containers that should always run
+		// come back (an explicit stop or berth reset marks them exited first).
+		if p := c.meta.Spec.RestartPolicy.Name; (p == "always" || p == "unless-stopped") && !st.StopRequested {
+			go func(id string) {
+				if err := e.Start(context.Background(), id); err != nil {
+					e.log.Warn("restart policy: start after adoption failed", "container", id, "err", err)
+				}
+			}(c.meta.ID)
+		}
 	}
 	return nil
 }
