@@ -240,6 +240,62 @@ func TestDockerRunLifecycle(t *testing.T) {
 	if out, err := c.DockerErr("", "system", "df"); err != nil || !strings.Contains(out, "Images") {
 		t.Errorf("docker system df: %v\n%s", err, out)
 	}
+
+	// -it: a TTY through a pty, raw stream.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	so, se, err := c.Run(ctx, "", "script", "-qec", "docker run -it --rm busybox sh -c 'echo tty=$(tty)'", "/dev/null")
+	if err != nil || !strings.Contains(so, "tty=/dev/pts/") {
+		t.Errorf("docker run -it: %v\nstdout %q\nstderr %q", err, so, se)
+	}
+	// logs -f follows until the container exits.
+	id := strings.TrimSpace(c.Docker("run", "-d", "busybox", "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done"))
+	if out := c.Docker("logs", "-f", id); out != "line1\nline2\nline3\n" {
+		t.Errorf("docker logs -f = %q", out)
+	}
+	c.Docker("rm", id)
+}
+
+// TestDockerBuildFeatures: multi-stage with COPY --from and --chown,
+// .dockerignore, WORKDIR, ARG/ENV, USER, ENTRYPOINT+CMD, built by the
+// legacy builder and run.
+func TestDockerBuildFeatures(t *testing.T) {
+	c := StartCluster(t)
+	loadBaseImages(t, c)
+	dir := t.TempDir()
+	files := map[string]string{
+		".dockerignore": "secret\n*.log\n",
+		"secret":        "s", "debug.log": "l", "keep.txt": "keep",
+		"Dockerfile": `ARG BASE=busybox
+FROM $BASE AS build
+ARG GREETING=hi
+WORKDIR /work/sub
+COPY . .
+RUN ls -A > /listing && echo "$GREETING" >> /listing
+FROM busybox
+COPY --from=build --chown=nobody:nogroup /listing /out/listing
+USER nobody
+ENTRYPOINT ["cat"]
+CMD ["/out/listing"]
+`}
+	for n, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.dockerIn(t, dir, "build", "--build-arg", "GREETING=hello-arg", "-t", "features", ".")
+	if out := c.Docker("run", "--rm", "features"); out != ".dockerignore\nDockerfile\nkeep.txt\nhello-arg\n" {
+		t.Errorf("built image lists %q; want the context without ignored files, then the build arg", out)
+	}
+	if out := c.Docker("run", "--rm", "--entrypoint", "stat", "features", "-c", "%u:%g", "/out/listing"); out != "65534:65534\n" {
+		t.Errorf("COPY --chown=nobody:nogroup gave %q", out)
+	}
+	if u := inspectField(t, c, "features", "{{.Config.User}}"); u != "nobody" {
+		t.Errorf("USER = %q", u)
+	}
+	if ps := strings.TrimSpace(c.Docker("ps", "-aq")); ps != "" {
+		t.Errorf("build containers left: %q", ps)
+	}
 }
 
 func exitCode(err error) int {
