@@ -237,10 +237,10 @@ func TestControllersDeployment(t *testing.T) {
 	})
 }
 
-// TestControllersNamespaceAndJobs covers namespace deletion, the default
-// ServiceAccount, a Job and a CronJob. The Job needs the node agent to
-// run pods.
-func TestControllersNamespaceAndJobs(t *testing.T) {
+// TestControllersWorkloads covers namespace deletion, the default
+// ServiceAccount, a CronJob, a DaemonSet and a Job. The last two need the
+// node agent to run pods.
+func TestControllersWorkloads(t *testing.T) {
 	c := StartCluster(t)
 
 	t.Run("default service account", func(t *testing.T) {
@@ -288,7 +288,44 @@ func TestControllersNamespaceAndJobs(t *testing.T) {
 		}
 	})
 
+	t.Run("daemonset one pod per node", func(t *testing.T) {
+		requireReadyNode(t, c)
+		loadBaseImages(t, c)
+		c.KubectlIn(`apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers:
+      - name: c
+        image: busybox
+        imagePullPolicy: IfNotPresent
+        command: ["sleep", "3600"]
+`, "apply", "-f", "-")
+		wantPods(t, c, "default", "app=agent", 1, 30*time.Second)
+		Eventually(t, 60*time.Second, func() error {
+			var ds appsv1.DaemonSet
+			if err := getJSON(t, c, &ds, "ds", "agent"); err != nil {
+				return err
+			}
+			st := ds.Status
+			if st.DesiredNumberScheduled != 1 || st.CurrentNumberScheduled != 1 || st.NumberReady != 1 || st.UpdatedNumberScheduled != 1 {
+				return fmt.Errorf("daemonset status %+v, want 1 desired, scheduled, ready, updated; pods:\n%s", st, podSummary(t, c, "app=agent"))
+			}
+			return nil
+		})
+		pods, err := livePods(t, c, "default", "app=agent")
+		if err != nil || len(pods) != 1 || pods[0].Spec.NodeName != "node1" {
+			t.Errorf("daemon pods %v (%v), want one on node1", pods, err)
+		}
+	})
+
 	t.Run("job completions 5 parallelism 2", func(t *testing.T) {
+		requireReadyNode(t, c)
 		c.KubectlIn(`apiVersion: batch/v1
 kind: Job
 metadata:
@@ -302,6 +339,7 @@ spec:
       containers:
       - name: c
         image: busybox
+        imagePullPolicy: IfNotPresent
         command: ["true"]
 `, "apply", "-f", "-")
 		Eventually(t, 30*time.Second, func() error {
@@ -327,9 +365,43 @@ spec:
 					return nil
 				}
 			}
-			return fmt.Errorf("job status %+v (pods need the node agent)", j.Status)
+			return fmt.Errorf("job status %+v; pods:\n%s", j.Status, podSummary(t, c, "job-name=five"))
 		})
 	})
+}
+
+// podSummary describes the pods matching selector for failure messages.
+func podSummary(t *testing.T, c *Cluster, selector string) string {
+	var l corev1.PodList
+	if err := getJSON(t, c, &l, "pods", "-l", selector); err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, p := range l.Items {
+		fmt.Fprintf(&b, "%s node=%q phase=%s conditions=%+v containers=%+v\n", p.Name, p.Spec.NodeName, p.Status.Phase, p.Status.Conditions, p.Status.ContainerStatuses)
+	}
+	return b.String()
+}
+
+// requireReadyNode skips tests whose pods must really run when no node
+// is Ready (the node agent isn't there).
+func requireReadyNode(t *testing.T, c *Cluster) {
+	t.Helper()
+	var l corev1.NodeList
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := getJSON(t, c, &l, "nodes"); err == nil {
+			for _, n := range l.Items {
+				for _, cond := range n.Status.Conditions {
+					if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+						return
+					}
+				}
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	t.Skip("no Ready node: this needs the node agent")
 }
 
 // TestControllersBadInput checks that invalid workloads are refused with
