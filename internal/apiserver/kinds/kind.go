@@ -1,6 +1,9 @@
 // Package kinds describes every resource berth serves: names for discovery,
 // storage version and conversions, defaulting, validation, field selectors,
-// scale, and the Table columns kubectl prints. One file per kind.
+// scale, and the Table columns kubectl prints. registry.go lists the kinds
+// in discovery order; their behaviour lives in a file per kind or per
+// group (pod.go, service.go, apps.go, batch.go, ...), each mirroring
+// upstream's defaults.go, validation.go and printers.go for its kinds.
 //
 // It must not import internal/apiserver (the HTTP layer consumes this
 // package, never the other way round) nor internal/storage.
