@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/berth-dev/berth/internal/engine"
 )
@@ -111,7 +112,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				code = 126
 			}
-			x.setExit(code)
+			s.finishExec(x, code)
 		}()
 		w.WriteHeader(http.StatusOK)
 		return nil
@@ -141,7 +142,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		if errors.Is(err, engine.ErrNotRunning) {
 			code = 1
 		}
-		x.setExit(code)
+		s.finishExec(x, code)
 		conn.CloseWrite()
 		return nil
 	}
@@ -155,7 +156,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Recorded before the stream ends: the CLI asks /exec/{id}/json for the
 	// exit code as soon as it sees EOF.
-	x.setExit(code)
+	s.finishExec(x, code)
 	conn.CloseWrite()
 	return nil
 }
@@ -166,10 +167,24 @@ func (x *execInstance) setProc(p *engine.ExecProcess) {
 	x.proc, x.running = p, true
 }
 
+// execRetention is how long a finished exec stays inspectable; the CLI
+// reads the exit code right after the stream ends.
+const execRetention = 10 * time.Minute
+
 func (x *execInstance) setExit(code int) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.running, x.exitCode = false, &code
+}
+
+// finish records the exit and forgets the instance after execRetention.
+func (s *Server) finishExec(x *execInstance, code int) {
+	x.setExit(code)
+	time.AfterFunc(execRetention, func() {
+		s.execs.mu.Lock()
+		delete(s.execs.m, x.id)
+		s.execs.mu.Unlock()
+	})
 }
 
 func (s *Server) execResize(w http.ResponseWriter, r *http.Request) error {

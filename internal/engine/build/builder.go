@@ -641,7 +641,7 @@ func (r *buildRun) workdir(ctx context.Context, st *stageState, in Instruction) 
 		if err != nil {
 			return r.errAt(in, err)
 		}
-		defer release() // read-only view; a failed unmount is reported by the engine's own cleanup
+		defer release()
 		lower = dir
 	}
 	var layer io.Reader
@@ -659,7 +659,7 @@ func (r *buildRun) workdir(ctx context.Context, st *stageState, in Instruction) 
 
 // copy runs COPY and ADD: the layer is written to a file first, because its
 // digest decides whether the cache already has the step.
-func (r *buildRun) copy(ctx context.Context, st *stageState, in Instruction, lx lexer) (retErr error) {
+func (r *buildRun) copy(ctx context.Context, st *stageState, in Instruction, lx lexer) error {
 	var words []string
 	for _, a := range in.Args {
 		w, err := lx.word(a)
@@ -681,12 +681,10 @@ func (r *buildRun) copy(ctx context.Context, st *stageState, in Instruction, lx 
 		}
 	}
 	req := copyRequest{srcs: words[:len(words)-1], dest: dest, root: r.ctxDir, ignore: r.ignore, add: in.Cmd == "add", now: time.Now()}
-	var releases []func() error
+	var releases []func()
 	defer func() {
 		for _, rel := range releases {
-			if err := rel(); err != nil && retErr == nil {
-				retErr = r.errAt(in, err)
-			}
+			rel()
 		}
 	}()
 	mount := func(id string) (string, error) {
@@ -860,10 +858,11 @@ func (r *buildRun) removeContainer(ctx context.Context, id string, announce bool
 	}
 }
 
-// mountImage gives read-only access to an image's files (COPY --from,
-// WORKDIR, --chown names): a container that never starts has the image's
-// overlay mounted as its rootfs. release removes it.
-func (r *buildRun) mountImage(ctx context.Context, id string) (string, func() error, error) {
+// mountImage gives access to an image's files (COPY --from, WORKDIR,
+// --chown names): a container that never starts has the image's overlay
+// mounted as its rootfs. release removes it (a failure is logged: the
+// build's result does not depend on it).
+func (r *buildRun) mountImage(ctx context.Context, id string) (string, func(), error) {
 	c, err := r.b.eng.Create(ctx, engine.ContainerSpec{
 		Image:      id,
 		Entrypoint: []string{"/berth-build-never-runs"},
@@ -873,8 +872,5 @@ func (r *buildRun) mountImage(ctx context.Context, id string) (string, func() er
 	if err != nil {
 		return "", nil, fmt.Errorf("mount image %s: %w", shortID(id), err)
 	}
-	return c.Rootfs, func() error {
-		r.removeContainer(ctx, c.ID, false)
-		return nil
-	}, nil
+	return c.Rootfs, func() { r.removeContainer(ctx, c.ID, false) }, nil
 }
