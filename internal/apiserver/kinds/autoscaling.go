@@ -77,6 +77,41 @@ func defaultHPA(h *autoscalingv2.HorizontalPodAutoscaler) {
 	if len(h.Spec.Metrics) == 0 {
 		h.Spec.Metrics = []autoscalingv2.MetricSpec{cpuUtilizationMetric(defaultCPUUtilization)}
 	}
+	// A behavior given in part is completed with upstream's rules:
+	// scale up by 4 pods or 100% per 15 s without stabilization, scale down
+	// by 100% per 15 s (its window is left to the controller's 300 s).
+	if b := h.Spec.Behavior; b != nil {
+		maxPolicy := autoscalingv2.MaxChangePolicySelect
+		b.ScaleUp = completeRules(b.ScaleUp, autoscalingv2.HPAScalingRules{
+			StabilizationWindowSeconds: int32Ptr(0), SelectPolicy: &maxPolicy,
+			Policies: []autoscalingv2.HPAScalingPolicy{
+				{Type: autoscalingv2.PodsScalingPolicy, Value: 4, PeriodSeconds: 15},
+				{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 15},
+			}})
+		b.ScaleDown = completeRules(b.ScaleDown, autoscalingv2.HPAScalingRules{
+			SelectPolicy: &maxPolicy,
+			Policies:     []autoscalingv2.HPAScalingPolicy{{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 15}}})
+	}
+}
+
+// completeRules is upstream's copyHPAScalingRules: the fields given win
+// over the defaults.
+func completeRules(given *autoscalingv2.HPAScalingRules, rules autoscalingv2.HPAScalingRules) *autoscalingv2.HPAScalingRules {
+	if given != nil {
+		if given.SelectPolicy != nil {
+			rules.SelectPolicy = given.SelectPolicy
+		}
+		if given.StabilizationWindowSeconds != nil {
+			rules.StabilizationWindowSeconds = given.StabilizationWindowSeconds
+		}
+		if given.Policies != nil {
+			rules.Policies = given.Policies
+		}
+		if given.Tolerance != nil {
+			rules.Tolerance = given.Tolerance
+		}
+	}
+	return &rules
 }
 
 func cpuUtilizationMetric(percent int32) autoscalingv2.MetricSpec {

@@ -263,3 +263,23 @@ func TestFields(t *testing.T) {
 		})
 	}
 }
+
+func TestHPABehaviorDefaults(t *testing.T) {
+	k := kindFor(t, "autoscaling", "v2", "horizontalpodautoscalers")
+	window := int32(60)
+	h := &autoscalingv2.HorizontalPodAutoscaler{Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+		Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: &window}}}}
+	k.Default(h)
+	up, down := h.Spec.Behavior.ScaleUp, h.Spec.Behavior.ScaleDown
+	if *up.StabilizationWindowSeconds != 0 || *up.SelectPolicy != autoscalingv2.MaxChangePolicySelect || len(up.Policies) != 2 || up.Policies[0].Value != 4 {
+		t.Errorf("scaleUp = %+v", up)
+	}
+	if *down.StabilizationWindowSeconds != 60 || len(down.Policies) != 1 || down.Policies[0].Value != 100 {
+		t.Errorf("scaleDown = %+v", down)
+	}
+	plain := &autoscalingv2.HorizontalPodAutoscaler{}
+	k.Default(plain)
+	if plain.Spec.Behavior != nil {
+		t.Errorf("behavior defaulted without being asked: %+v", plain.Spec.Behavior)
+	}
+}
