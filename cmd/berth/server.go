@@ -181,7 +181,11 @@ func newHTTPSServer(h http.Handler, pki *auth.PKI) (*http.Server, error) {
 			NextProtos:   []string{"h2", "http/1.1"},
 		},
 		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelDebug),
+		// Every in-process client (controllers, scheduler, the local agent)
+		// multiplexes its watches over one HTTP/2 connection; Go's default of
+		// 250 streams would stall them, so allow what upstream allows.
+		HTTP2:    &http.HTTP2Config{MaxConcurrentStreams: 1000},
+		ErrorLog: slog.NewLogLogger(slog.Default().Handler(), slog.LevelDebug),
 	}, nil
 }
 

@@ -143,7 +143,19 @@ func (s *Store) Create(ctx context.Context, key string, obj runtime.Object) (run
 
 // Get returns the object at key.
 func (s *Store) Get(ctx context.Context, key string) (runtime.Object, error) {
-	resp, err := s.cli.Get(ctx, key)
+	return s.get(ctx, key)
+}
+
+// GetCached returns the object at key from the local etcd member without
+// a quorum round (a serializable read): it may lag a write made through
+// another member, as an informer cache may. For checks that upstream
+// answers from caches (admission's namespace and quota lookups).
+func (s *Store) GetCached(ctx context.Context, key string) (runtime.Object, error) {
+	return s.get(ctx, key, clientv3.WithSerializable())
+}
+
+func (s *Store) get(ctx context.Context, key string, opts ...clientv3.OpOption) (runtime.Object, error) {
+	resp, err := s.cli.Get(ctx, key, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
@@ -262,6 +274,8 @@ type ListOptions struct {
 	Continue string
 	// Filter keeps an object when it returns true (nil keeps all).
 	Filter func(runtime.Object) bool
+	// Cached reads from the local member without a quorum round (see GetCached).
+	Cached bool
 }
 
 // ListResult is one page.
@@ -296,6 +310,9 @@ func (s *Store) List(ctx context.Context, prefix string, o ListOptions) (*ListRe
 	}
 	for {
 		opts := []clientv3.OpOption{clientv3.WithRange(end)}
+		if o.Cached {
+			opts = append(opts, clientv3.WithSerializable())
+		}
 		if rev > 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
