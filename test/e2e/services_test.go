@@ -68,12 +68,20 @@ spec:
 `
 
 // headlessApp is a headless Service with one pod that names itself under
-// it (hostname/subdomain), for the pod's DNS record.
+// it (hostname/subdomain), for the pod's DNS record, and a ClusterIP
+// Service in front of that pod alone, for hairpin traffic.
 const headlessApp = `apiVersion: v1
 kind: Service
 metadata: {name: web}
 spec:
   clusterIP: None
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8000}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-vip}
+spec:
   selector: {app: web}
   ports: [{name: http, port: 80, targetPort: 8000}]
 ---
@@ -140,19 +148,29 @@ func TestServices(t *testing.T) {
 		}
 	})
 
-	t.Run("a pod from the service reaches itself (hairpin)", func(t *testing.T) {
-		self := 0
-		for range 20 {
-			out, err := inPod(c, "default", client.Name, "hello-container", "wget", "-qO-", "http://"+clusterIP+":8200/")
-			if err != nil {
-				t.Fatalf("wget from %s: %v %s", client.Name, err, out)
-			}
-			if strings.Contains(out, client.Name) {
-				self++
-			}
+	t.Run("a pod reaches itself through its own service (hairpin)", func(t *testing.T) {
+		// web-vip selects only web-0, so every request from web-0 comes back to it.
+		waitReadyEndpoints(t, c, "default", "web-vip", 1, 60*time.Second)
+		vip := strings.TrimSpace(c.Kubectl("get", "svc", "web-vip", "-o", "jsonpath={.spec.clusterIP}"))
+		out, err := inPod(c, "default", "web-0", "c", "timeout", "5", "wget", "-qO-", "http://"+vip+"/")
+		if err != nil || strings.TrimSpace(out) != "web-0" {
+			t.Errorf("wget own service from web-0 = %q, %v; want web-0", out, err)
 		}
-		if self == 0 {
-			t.Logf("no self hit in 20 tries (random): hairpin not exercised")
+	})
+
+	t.Run("ClientIP session affinity sticks to one replica", func(t *testing.T) {
+		c.KubectlIn(`apiVersion: v1
+kind: Service
+metadata: {name: hello-sticky}
+spec:
+  selector: {app: hello}
+  sessionAffinity: ClientIP
+  ports: [{port: 8200, targetPort: 8000}]
+`, "apply", "-f", "-")
+		waitReadyEndpoints(t, c, "default", "hello-sticky", 3, 30*time.Second)
+		ip := strings.TrimSpace(c.Kubectl("get", "svc", "hello-sticky", "-o", "jsonpath={.spec.clusterIP}"))
+		if hits := spread(t, c, "http://"+ip+":8200/", 30); len(hits) != 1 {
+			t.Errorf("30 requests with ClientIP affinity reached %v, want one pod", hits)
 		}
 	})
 
