@@ -5,6 +5,9 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/berth-dev/berth/internal/apiserver/kinds"
+	"github.com/berth-dev/berth/internal/auth"
 )
 
 func TestParseResourcePath(t *testing.T) {
@@ -99,6 +102,46 @@ func TestVerbFor(t *testing.T) {
 	for _, tc := range tests {
 		if got := verbFor(tc.method, tc.name, tc.watch); got != tc.want {
 			t.Errorf("verbFor(%s, %q, %v) = %q, want %q", tc.method, tc.name, tc.watch, got, tc.want)
+		}
+	}
+}
+
+func TestAuthorizeNode(t *testing.T) {
+	node := &auth.User{Name: auth.NodeUserPrefix + "n1", Groups: []string{auth.NodesGroup}}
+	other := &auth.User{Name: "bob"}
+	admin := &auth.User{Name: "admin", Groups: []string{auth.MastersGroup}}
+	k := func(res string) *kinds.Kind {
+		for _, k := range kinds.All() {
+			if k.Resource == res {
+				return k
+			}
+		}
+		t.Fatalf("no kind %s", res)
+		return nil
+	}
+	tests := []struct {
+		user            *auth.User
+		verb, res, name string
+		sub, ns         string
+		allowed         bool
+	}{
+		{admin, "delete", "secrets", "s", "", "default", true},
+		{node, "get", "secrets", "s", "", "default", true},
+		{node, "list", "pods", "", "", "", true},
+		{node, "patch", "pods", "p", "status", "default", true},
+		{node, "update", "nodes", "n1", "status", "", true},
+		{node, "patch", "nodes", "n2", "", "", false},
+		{node, "create", "leases", "", "", "kube-node-lease", true},
+		{node, "create", "configmaps", "", "", "default", false},
+		{node, "create", "pods", "p", "eviction", "default", false},
+		{node, "delete", "deployments", "d", "", "default", false},
+		{other, "get", "pods", "p", "", "default", false},
+		{nil, "get", "pods", "p", "", "default", false},
+	}
+	for _, tc := range tests {
+		rq := &request{user: tc.user, verb: tc.verb, kind: k(tc.res), name: tc.name, sub: tc.sub, namespace: tc.ns}
+		if err := authorize(rq); (err == nil) != tc.allowed {
+			t.Errorf("%v %s %s/%s %s: err = %v, want allowed=%v", tc.user, tc.verb, tc.res, tc.sub, tc.name, err, tc.allowed)
 		}
 	}
 }
