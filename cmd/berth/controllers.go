@@ -17,6 +17,8 @@ import (
 	"github.com/berth-dev/berth/internal/controller/job"
 	"github.com/berth-dev/berth/internal/controller/manager"
 	"github.com/berth-dev/berth/internal/controller/namespace"
+	"github.com/berth-dev/berth/internal/controller/nodelifecycle"
+	"github.com/berth-dev/berth/internal/controller/podgc"
 	"github.com/berth-dev/berth/internal/controller/replicaset"
 	"github.com/berth-dev/berth/internal/controller/serviceaccount"
 	"github.com/berth-dev/berth/internal/controller/volume"
@@ -95,6 +97,13 @@ func controllers(rootCA []byte, storageDir string) []manager.Controller {
 			c, err := volume.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "persistentvolume-controller"),
 				storageDir, cc.Log.With("component", "persistentvolume"))
 			return workers(c, err, 2)
+		}},
+		{Name: "nodelifecycle", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			c, err := nodelifecycle.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "node-controller"), cc.Log)
+			return workers(c, err, 2)
+		}},
+		{Name: "podgc", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			return workers(podgc.New(cc.Client, cc.Informers, podgc.DefaultTerminatedThreshold, cc.Log), nil, 1)
 		}},
 		{Name: "endpoints", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			core := cc.Informers.Core().V1()
