@@ -50,6 +50,9 @@ type Proxier struct {
 	synced   []cache.InformerSynced
 	loop     nft.Syncer
 	prev     *Objects
+	// model is what the table holds after the last successful sync, for
+	// the conntrack cleanup of the next one.
+	model []Service
 }
 
 // New registers handlers on factory's Service and EndpointSlice informers;
@@ -115,6 +118,14 @@ func (p *Proxier) Sync(ctx context.Context) error {
 		return fmt.Errorf("apply %d services: %w", len(model), err)
 	}
 	p.prev = objs
+	if p.model != nil {
+		// The rules are right already; a failed cleanup only delays UDP
+		// clients until their entries time out, so it is logged, not retried.
+		if err := deleteConntrack(ctx, staleUDP(p.model, model)); err != nil {
+			p.cfg.Log.Warn("clear stale UDP conntrack entries", "err", err)
+		}
+	}
+	p.model = model
 	p.cfg.Log.Debug("synced", "services", len(model), "bytes", len(script), "took", time.Since(start))
 	return nil
 }
