@@ -506,6 +506,13 @@ func (e *Engine) adopt() error {
 	if err != nil {
 		return err
 	}
+	// Work that looks containers up runs once the maps are complete.
+	var later []func()
+	defer func() {
+		for _, f := range later {
+			go f()
+		}
+	}()
 	for _, ent := range ents {
 		dir := filepath.Join(e.root, "containers", ent.Name())
 		b, err := os.ReadFile(filepath.Join(dir, "meta.json"))
@@ -525,7 +532,7 @@ func (e *Engine) adopt() error {
 		st := c.state()
 		if st.Status != shim.StatusRunning && st.Status != shim.StatusRestarting {
 			if c.meta.Spec.AutoRemove && st.Status == shim.StatusExited {
-				go e.autoRemove(c)
+				later = append(later, func() { e.autoRemove(c) })
 			}
 			continue
 		}
@@ -543,11 +550,12 @@ func (e *Engine) adopt() error {
 		// Like dockerd after a reboot: containers that should always run
 		// come back (an explicit stop or berth reset marks them exited first).
 		if p := c.meta.Spec.RestartPolicy.Name; (p == "always" || p == "unless-stopped") && !st.StopRequested {
-			go func(id string) {
+			id := c.meta.ID
+			later = append(later, func() {
 				if err := e.Start(context.Background(), id); err != nil {
 					e.log.Warn("restart policy: start after adoption failed", "container", id, "err", err)
 				}
-			}(c.meta.ID)
+			})
 		}
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -22,7 +23,7 @@ import (
 // docker.io (with its credentials), and after rmi a pull brings it back.
 func TestPushPullThroughMirror(t *testing.T) {
 	needPrivileges(t)
-	var sawAuth bool
+	var sawAuth atomic.Bool
 	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u, p, ok := r.BasicAuth(); !ok || u != "admin" || p != "pw" {
@@ -30,7 +31,7 @@ func TestPushPullThroughMirror(t *testing.T) {
 			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
 			return
 		}
-		sawAuth = true
+		sawAuth.Store(true)
 		reg.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
@@ -57,8 +58,8 @@ func TestPushPullThroughMirror(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sawAuth || !strings.HasPrefix(digest, "sha256:") || !contains(progress, "Pushed") {
-		t.Errorf("push: auth %v digest %q progress %v", sawAuth, digest, progress)
+	if !sawAuth.Load() || !strings.HasPrefix(digest, "sha256:") || !contains(progress, "Pushed") {
+		t.Errorf("push: auth %v digest %q progress %v", sawAuth.Load(), digest, progress)
 	}
 	if _, err := e.RemoveImage(ctx, "kubetm/hello", false); err != nil {
 		t.Fatal(err)
