@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,6 +18,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/berth-dev/berth/internal/network"
 )
 
 // Event reasons, upstream's (pkg/kubelet/events).
@@ -58,6 +61,9 @@ type podWorker struct {
 	// pullFailed is when each image pull last failed; the pull back-off
 	// counts from there. Only the worker goroutine touches it.
 	pullFailed map[string]time.Time
+	// pendingNet delivers the result of a CNI ADD still running (nil when
+	// none is); see ensureSandbox.
+	pendingNet chan netResult
 
 	mu      sync.Mutex
 	waiting map[string]*corev1.ContainerStateWaiting
@@ -221,6 +227,9 @@ func (w *podWorker) syncRunning(ctx context.Context, pod *corev1.Pod) (time.Dura
 		}
 	}
 	tContainers = time.Since(start) - tSandbox - tVolumes
+	if err := w.finishSandbox(ctx, pod); err != nil {
+		w.k.recorder.Eventf(pod, corev1.EventTypeWarning, EventFailedSandbox, "Failed to create pod sandbox: %v", err)
+	}
 	all, err = w.k.rt.ListContainers(ctx, map[string]string{LabelPodUID: string(pod.UID)})
 	if err != nil {
 		return 0, fmt.Errorf("list containers: %w", err)
@@ -350,6 +359,13 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 	}
 	w.k.recorder.Eventf(pod, corev1.EventTypeNormal, EventCreated, "Created container: %s", c.Name)
 	w.setWaiting(c.Name, nil)
+	if err := w.finishSandbox(ctx, pod); err != nil {
+		w.k.recorder.Eventf(pod, corev1.EventTypeWarning, EventFailedSandbox, "Failed to create pod sandbox: %v", err)
+		if err := w.k.rt.RemoveContainer(ctx, id); err != nil {
+			w.k.log.Warn("remove container of a failed sandbox", "pod", w.key(), "err", err)
+		}
+		return
+	}
 	if err := w.k.rt.StartContainer(ctx, id); err != nil {
 		// The container stays with the runtime's error as its state
 		// (StartError); the restart back-off takes it from there.
@@ -435,46 +451,173 @@ func lastSegment(ref string) string {
 	return ref
 }
 
-// ensureSandbox creates (or adopts) the pod's namespaces and address.
-func (w *podWorker) ensureSandbox(ctx context.Context, pod *corev1.Pod) (retErr error) {
+// ensureSandbox creates (or adopts) the pod's namespaces. A new pod's CNI
+// ADD runs in the background while the first container is created (the
+// two are the slowest steps of a pod start and independent);
+// finishSandbox waits for it before anything starts or needs the address.
+func (w *podWorker) ensureSandbox(ctx context.Context, pod *corev1.Pod) error {
 	if w.sb == nil {
 		if sb, err := loadSandbox(w.dir); err == nil {
 			w.sb = sb // adopted after a restart
 		}
 	}
 	if w.sb == nil {
-		sb := &sandbox{}
-		if !pod.Spec.HostNetwork {
-			n, err := w.k.network(ctx)
-			if err != nil {
-				return fmt.Errorf("pod network: %w", err)
-			}
-			id := string(pod.UID)
-			nsPath, err := n.CreateNetns(id)
-			if err != nil {
-				return err
-			}
-			defer func() {
-				if retErr != nil {
-					n.DeleteNetns(id)
-				}
-			}()
-			att, err := n.Add(ctx, id, nsPath, hostPorts(pod))
-			if err != nil {
-				return err
-			}
-			sb.NetNS, sb.IP = nsPath, att.IP
-		}
-		ipc, uts, err := pinIPCUTS(w.dir, podHostname(pod))
-		if err != nil {
+		if err := w.newSandbox(ctx, pod); err != nil {
 			return err
 		}
-		sb.IPCNS, sb.UTSNS = ipc, uts
-		if err := sb.save(w.dir); err != nil {
-			return err
+	}
+	if w.pendingNet != nil && needsIPFirst(pod) {
+		return w.finishSandbox(ctx, pod)
+	}
+	return w.writePodFiles(pod)
+}
+
+// newSandbox pins fresh namespaces for the pod (clearing what an agent
+// that stopped half way left) and starts its CNI ADD.
+func (w *podWorker) newSandbox(ctx context.Context, pod *corev1.Pod) (retErr error) {
+	sb := &sandbox{IPCNS: filepath.Join(w.dir, "ipc"), UTSNS: filepath.Join(w.dir, "uts")}
+	var n *network.Network
+	if !pod.Spec.HostNetwork {
+		var err error
+		if n, err = w.k.network(ctx); err != nil {
+			return fmt.Errorf("pod network: %w", err)
 		}
+		sb.NetNS = n.NetnsPath(string(pod.UID))
+	}
+	w.sb = sb
+	if _, err := os.Stat(sb.NetNS); err == nil || fileExists(sb.IPCNS) {
+		w.dropSandbox(ctx, pod) // leftovers without a sandbox record
 		w.sb = sb
 	}
+	defer func() {
+		if retErr != nil {
+			w.dropSandbox(ctx, pod)
+		}
+	}()
+	if _, _, err := pinIPCUTS(w.dir, podHostname(pod)); err != nil {
+		return err
+	}
+	if n == nil {
+		return sb.save(w.dir)
+	}
+	id := string(pod.UID)
+	if _, err := n.CreateNetns(id); err != nil {
+		return err
+	}
+	done := make(chan netResult, 1)
+	ports := hostPorts(pod)
+	go func() {
+		att, err := n.Add(ctx, id, sb.NetNS, ports)
+		done <- netResult{att.IP, err}
+	}()
+	w.pendingNet = done
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// netResult is the outcome of a background CNI ADD.
+type netResult struct {
+	ip  netip.Addr
+	err error
+}
+
+// needsIPFirst reports whether a container's env or a downward API volume
+// reads the pod IP, so the address must exist before containers are made.
+func needsIPFirst(pod *corev1.Pod) bool {
+	isIP := func(path string) bool { return path == "status.podIP" || path == "status.podIPs" }
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range cs {
+			for _, e := range c.Env {
+				if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && isIP(e.ValueFrom.FieldRef.FieldPath) {
+					return true
+				}
+			}
+		}
+	}
+	for _, v := range pod.Spec.Volumes {
+		var items []corev1.DownwardAPIVolumeFile
+		if v.DownwardAPI != nil {
+			items = v.DownwardAPI.Items
+		}
+		if v.Projected != nil {
+			for _, src := range v.Projected.Sources {
+				if src.DownwardAPI != nil {
+					items = append(items, src.DownwardAPI.Items...)
+				}
+			}
+		}
+		for _, it := range items {
+			if it.FieldRef != nil && isIP(it.FieldRef.FieldPath) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// finishSandbox waits for a pending CNI ADD and records the address. On
+// failure the sandbox is torn down, so the next sync starts over.
+func (w *podWorker) finishSandbox(ctx context.Context, pod *corev1.Pod) error {
+	if w.pendingNet == nil {
+		return nil
+	}
+	var r netResult
+	select {
+	case r = <-w.pendingNet:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	w.pendingNet = nil
+	if r.err != nil {
+		w.dropSandbox(ctx, pod)
+		return r.err
+	}
+	w.sb.IP = r.ip
+	if err := w.sb.save(w.dir); err != nil {
+		w.dropSandbox(ctx, pod)
+		return err
+	}
+	return w.writePodFiles(pod)
+}
+
+// dropSandbox undoes a sandbox that failed half way.
+func (w *podWorker) dropSandbox(ctx context.Context, pod *corev1.Pod) {
+	if w.sb == nil {
+		return
+	}
+	w.waitPendingNet(ctx)
+	if n, err := w.k.network(ctx); err == nil && w.sb.NetNS != "" {
+		if err := n.Del(ctx, string(pod.UID), w.sb.NetNS, hostPorts(pod)); err != nil {
+			w.k.log.Warn("release half-made sandbox", "pod", w.key(), "err", err)
+		}
+		if err := n.DeleteNetns(string(pod.UID)); err != nil {
+			w.k.log.Warn("release half-made sandbox", "pod", w.key(), "err", err)
+		}
+	}
+	unpin(w.sb.IPCNS)
+	unpin(w.sb.UTSNS)
+	w.sb = nil
+}
+
+// waitPendingNet lets a CNI ADD in flight finish, so a DEL never races it.
+func (w *podWorker) waitPendingNet(ctx context.Context) {
+	if w.pendingNet == nil {
+		return
+	}
+	select {
+	case <-w.pendingNet:
+	case <-ctx.Done():
+	}
+	w.pendingNet = nil
+}
+
+// writePodFiles writes /etc/hosts, resolv.conf and hostname for the pod;
+// unchanged files are left alone.
+func (w *podWorker) writePodFiles(pod *corev1.Pod) error {
 	hostConf, _ := os.ReadFile("/etc/resolv.conf") // a host without one gets cluster DNS only
 	files := map[string][]byte{
 		"etc-hosts":   etcHosts(pod, w.podIP(), w.k.cfg.ClusterDomain),
@@ -563,6 +706,7 @@ func specContainer(pod *corev1.Pod, name string) *corev1.Container {
 }
 
 func (w *podWorker) cleanup(ctx context.Context, pod *corev1.Pod, all []ContainerInfo) error {
+	w.waitPendingNet(ctx)
 	var errs []error
 	for _, ci := range all {
 		if err := w.k.rt.RemoveContainer(ctx, ci.ID); err != nil {
@@ -574,6 +718,10 @@ func (w *podWorker) cleanup(ctx context.Context, pod *corev1.Pod, all []Containe
 	}
 	if w.sb == nil {
 		w.sb, _ = loadSandbox(w.dir) // nil when the pod never got one
+	}
+	if ns := filepath.Join(NetworkStateDir(w.k.cfg.DataDir), "netns", string(w.uid)); w.sb == nil && fileExists(ns) {
+		// The agent stopped before the sandbox was recorded.
+		w.sb = &sandbox{NetNS: ns}
 	}
 	if w.sb != nil && w.sb.NetNS != "" {
 		n, err := w.k.network(ctx)
