@@ -95,15 +95,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case len(parts) == 1 && parts[0] == "nodes":
-		h.listNodes(w, sel)
+		h.listNodes(w, r, sel)
 	case len(parts) == 2 && parts[0] == "nodes":
-		h.getNode(w, parts[1])
+		h.getNode(w, r, parts[1])
 	case len(parts) == 1 && parts[0] == "pods":
-		h.listPods(w, "", sel)
+		h.listPods(w, r, "", sel)
 	case len(parts) == 3 && parts[0] == "namespaces" && parts[2] == "pods":
-		h.listPods(w, parts[1], sel)
+		h.listPods(w, r, parts[1], sel)
 	case len(parts) == 4 && parts[0] == "namespaces" && parts[2] == "pods":
-		h.getPod(w, parts[1], parts[3])
+		h.getPod(w, r, parts[1], parts[3])
 	default:
 		writeError(w, errNoPath())
 	}
@@ -163,7 +163,7 @@ func (s selectors) match(m *metav1.ObjectMeta) bool {
 		s.field.Matches(fields.Set{"metadata.name": m.Name, "metadata.namespace": m.Namespace})
 }
 
-func (h *Handler) listNodes(w http.ResponseWriter, sel selectors) {
+func (h *Handler) listNodes(w http.ResponseWriter, r *http.Request, sel selectors) {
 	list := &v1beta1.NodeMetricsList{Items: []v1beta1.NodeMetrics{}}
 	list.Kind, list.APIVersion = "NodeMetricsList", v1beta1.SchemeGroupVersion.String()
 	for _, m := range h.src.Nodes() {
@@ -171,14 +171,25 @@ func (h *Handler) listNodes(w http.ResponseWriter, sel selectors) {
 			list.Items = append(list.Items, h.node(m))
 		}
 	}
+	if v, ok := tableVersion(r.Header.Get("Accept")); ok {
+		rows, objs := make([]tableRow, len(list.Items)), make([]any, len(list.Items))
+		for i := range list.Items {
+			rows[i], objs[i] = nodeRow(&list.Items[i]), &list.Items[i]
+		}
+		writeTable(w, r, v, rows, objs)
+		return
+	}
 	writeJSON(w, list)
 }
 
-func (h *Handler) getNode(w http.ResponseWriter, name string) {
+func (h *Handler) getNode(w http.ResponseWriter, r *http.Request, name string) {
 	for _, m := range h.src.Nodes() {
 		if m.Name == name {
 			out := h.node(m)
-			out.Kind, out.APIVersion = "NodeMetrics", v1beta1.SchemeGroupVersion.String()
+			if v, ok := tableVersion(r.Header.Get("Accept")); ok {
+				writeTable(w, r, v, []tableRow{nodeRow(&out)}, []any{&out})
+				return
+			}
 			writeJSON(w, &out)
 			return
 		}
@@ -186,7 +197,7 @@ func (h *Handler) getNode(w http.ResponseWriter, name string) {
 	writeError(w, apierrors.NewNotFound(nodeMetricsResource, name))
 }
 
-func (h *Handler) listPods(w http.ResponseWriter, namespace string, sel selectors) {
+func (h *Handler) listPods(w http.ResponseWriter, r *http.Request, namespace string, sel selectors) {
 	list := &v1beta1.PodMetricsList{Items: []v1beta1.PodMetrics{}}
 	list.Kind, list.APIVersion = "PodMetricsList", v1beta1.SchemeGroupVersion.String()
 	for _, m := range h.src.Pods() {
@@ -194,14 +205,25 @@ func (h *Handler) listPods(w http.ResponseWriter, namespace string, sel selector
 			list.Items = append(list.Items, h.pod(m))
 		}
 	}
+	if v, ok := tableVersion(r.Header.Get("Accept")); ok {
+		rows, objs := make([]tableRow, len(list.Items)), make([]any, len(list.Items))
+		for i := range list.Items {
+			rows[i], objs[i] = podRow(&list.Items[i]), &list.Items[i]
+		}
+		writeTable(w, r, v, rows, objs)
+		return
+	}
 	writeJSON(w, list)
 }
 
-func (h *Handler) getPod(w http.ResponseWriter, namespace, name string) {
+func (h *Handler) getPod(w http.ResponseWriter, r *http.Request, namespace, name string) {
 	for _, m := range h.src.Pods() {
 		if m.Namespace == namespace && m.Name == name {
 			out := h.pod(m)
-			out.Kind, out.APIVersion = "PodMetrics", v1beta1.SchemeGroupVersion.String()
+			if v, ok := tableVersion(r.Header.Get("Accept")); ok {
+				writeTable(w, r, v, []tableRow{podRow(&out)}, []any{&out})
+				return
+			}
 			writeJSON(w, &out)
 			return
 		}
@@ -212,16 +234,18 @@ func (h *Handler) getPod(w http.ResponseWriter, namespace, name string) {
 // node and pod copy a Source item for the wire: metrics are computed, not
 // stored, so like metrics-server they are "created" when served.
 func (h *Handler) node(m v1beta1.NodeMetrics) v1beta1.NodeMetrics {
+	m.Kind, m.APIVersion = "NodeMetrics", v1beta1.SchemeGroupVersion.String()
 	m.CreationTimestamp = metav1.NewTime(h.now())
 	return m
 }
 
 func (h *Handler) pod(m v1beta1.PodMetrics) v1beta1.PodMetrics {
+	m.Kind, m.APIVersion = "PodMetrics", v1beta1.SchemeGroupVersion.String()
 	m.CreationTimestamp = metav1.NewTime(h.now())
 	return m
 }
 
-// writeJSON answers JSON whatever the Accept header asks: kubectl top
+// writeJSON answers JSON whatever else the Accept header asks: kubectl top
 // offers protobuf or JSON, and a client that takes only protobuf has no
 // use for metrics.k8s.io types anyway (they have no protobuf encoding here).
 func writeJSON(w http.ResponseWriter, v any) {

@@ -2,6 +2,7 @@ package metricsapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -107,6 +108,70 @@ func TestHandlerFiltersExactly(t *testing.T) {
 		}
 		if strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("%s = %v, want %v", path, got, want)
+		}
+	}
+}
+
+func TestTableVersion(t *testing.T) {
+	for accept, want := range map[string]string{
+		"application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json": "v1",
+		"application/json;as=Table;v=v1beta1;g=meta.k8s.io, application/json":                                             "v1beta1",
+		"application/json, application/json;as=Table;v=v1;g=meta.k8s.io":                                                  "",
+		"application/vnd.kubernetes.protobuf, */*":                                                                        "",
+		"application/json;as=Table;v=v2;g=meta.k8s.io":                                                                    "",
+	} {
+		got, ok := tableVersion(accept)
+		if got != want || ok != (want != "") {
+			t.Errorf("tableVersion(%q) = %q, %v; want %q", accept, got, ok, want)
+		}
+	}
+}
+
+func TestTable(t *testing.T) {
+	two := podMetrics("default", "web-1", "web")
+	two.Containers = append(two.Containers, v1beta1.ContainerMetrics{Name: "side", Usage: usage(50e6, 16<<20)})
+	src := fixedSource{
+		nodes: []v1beta1.NodeMetrics{{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Window: metav1.Duration{Duration: 15 * time.Second}, Usage: usage(1e9, 1<<30)}},
+		pods:  []v1beta1.PodMetrics{two},
+	}
+	h := New(src, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tests := []struct {
+		path      string
+		cells     []any
+		wantKind  string // kind of the row's object
+		wantNoObj bool
+	}{
+		{"/apis/metrics.k8s.io/v1beta1/nodes", []any{"n1", "1000m", "1024Mi", "15s"}, "PartialObjectMetadata", false},
+		{"/apis/metrics.k8s.io/v1beta1/nodes/n1", []any{"n1", "1000m", "1024Mi", "15s"}, "PartialObjectMetadata", false},
+		{"/apis/metrics.k8s.io/v1beta1/namespaces/default/pods", []any{"web-1", "300m", "80Mi", "15s"}, "PartialObjectMetadata", false},
+		{"/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/web-1?includeObject=Object", []any{"web-1", "300m", "80Mi", "15s"}, "PodMetrics", false},
+		{"/apis/metrics.k8s.io/v1beta1/pods?includeObject=None", []any{"web-1", "300m", "80Mi", "15s"}, "", true},
+	}
+	for _, tc := range tests {
+		req := httptest.NewRequest(http.MethodGet, tc.path, nil)
+		req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var table metav1.Table
+		if err := json.Unmarshal(rec.Body.Bytes(), &table); err != nil || table.Kind != "Table" {
+			t.Fatalf("%s: %v %s", tc.path, err, rec.Body.String())
+		}
+		if len(table.ColumnDefinitions) != 4 || len(table.Rows) != 1 {
+			t.Fatalf("%s: %d columns, %d rows", tc.path, len(table.ColumnDefinitions), len(table.Rows))
+		}
+		row := table.Rows[0]
+		if fmt.Sprint(row.Cells) != fmt.Sprint(tc.cells) {
+			t.Errorf("%s: cells %v, want %v", tc.path, row.Cells, tc.cells)
+		}
+		if tc.wantNoObj {
+			if row.Object.Raw != nil {
+				t.Errorf("%s: row carries %s", tc.path, row.Object.Raw)
+			}
+			continue
+		}
+		var obj metav1.PartialObjectMetadata
+		if err := json.Unmarshal(row.Object.Raw, &obj); err != nil || obj.Kind != tc.wantKind || obj.Name != tc.cells[0] {
+			t.Errorf("%s: row object %s, want kind %s", tc.path, row.Object.Raw, tc.wantKind)
 		}
 	}
 }
