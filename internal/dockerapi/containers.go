@@ -71,7 +71,7 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		sb, att, err := s.sandboxes.create(ctx, ports)
+		sb, att, err := s.sandboxes.take(ctx, ports)
 		if err != nil {
 			return err
 		}
@@ -616,9 +616,10 @@ func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) error {
 		}
 		return noSuchContainer(id, err)
 	}
-	// Released here too (the watcher does it as well), so a following
-	// `docker run -p` with the same port finds it free.
-	if sb := c.Spec.Annotations[annSandbox]; sb != "" && s.sandboxes != nil {
+	// Published ports are released before answering (the watcher would do
+	// it too, a moment later), so a following `docker run -p` with the same
+	// port finds it free; without ports the watcher's release is enough.
+	if sb := c.Spec.Annotations[annSandbox]; sb != "" && s.sandboxes != nil && len(portsOf(c)) > 0 {
 		if err := s.sandboxes.release(r.Context(), sb); err != nil {
 			return fmt.Errorf("release network of %s: %w", id, err)
 		}
@@ -700,7 +701,8 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		body["StatusCode"] = res.State.ExitCode
 		if cond == engine.WaitRemoved {
-			if sb := c.Spec.Annotations[annSandbox]; sb != "" && s.sandboxes != nil {
+			// As in containerRemove: ports are free once --rm returns.
+			if sb := c.Spec.Annotations[annSandbox]; sb != "" && s.sandboxes != nil && len(portsOf(c)) > 0 {
 				if err := s.sandboxes.release(context.WithoutCancel(r.Context()), sb); err != nil {
 					s.log.Error("release container network", "container", c.ID, "err", err)
 				}

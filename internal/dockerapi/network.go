@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/network"
@@ -51,6 +53,71 @@ type sandboxes struct {
 	dir string
 	net Network
 	mu  sync.Mutex // serializes port allocation and release
+	// ready holds sandboxes attached ahead of time for containers without
+	// published ports, which most `docker run`s are: the CNI ADD (tens of
+	// milliseconds of plugin execs) then happens off the request's path.
+	ready chan readySandbox
+}
+
+type readySandbox struct {
+	sb  *sandbox
+	att network.Attachment
+}
+
+// readyPool is how many port-less sandboxes are kept attached.
+const readyPool = 2
+
+// take returns a sandbox for ports: a ready one when there are no ports and
+// one is waiting, else a new one.
+func (sb *sandboxes) take(ctx context.Context, ports []network.PortMapping) (*sandbox, network.Attachment, error) {
+	if len(ports) == 0 {
+		select {
+		case r := <-sb.ready:
+			return r.sb, r.att, nil
+		default:
+		}
+	}
+	return sb.create(ctx, ports)
+}
+
+// fill keeps the ready pool full until ctx is done, then releases what it
+// holds. Failures wait and retry: the pool only saves time.
+func (sb *sandboxes) fill(ctx context.Context, log *slog.Logger) {
+	defer func() {
+		for {
+			select {
+			case r := <-sb.ready:
+				if err := sb.release(context.WithoutCancel(ctx), r.sb.ID); err != nil {
+					log.Warn("release a ready sandbox", "sandbox", r.sb.ID, "err", err)
+				}
+			default:
+				return
+			}
+		}
+	}()
+	for {
+		sbx, att, err := sb.create(ctx, nil)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("prepare a container network ahead of time", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(5 * time.Second):
+			}
+			continue
+		}
+		select {
+		case sb.ready <- readySandbox{sbx, att}:
+		case <-ctx.Done():
+			if err := sb.release(context.WithoutCancel(ctx), sbx.ID); err != nil {
+				log.Warn("release a ready sandbox", "sandbox", sbx.ID, "err", err)
+			}
+			return
+		}
+	}
 }
 
 func (sb *sandboxes) file(id string) string { return filepath.Join(sb.dir, id+".json") }

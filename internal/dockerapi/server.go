@@ -54,7 +54,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(), eng: cfg.Engine, builder: cfg.Builder,
 		execs: execs{m: map[string]*execInstance{}}}
 	if cfg.Network != nil {
-		s.sandboxes = &sandboxes{dir: sandboxDir(cfg.DataDir), net: cfg.Network}
+		s.sandboxes = &sandboxes{dir: sandboxDir(cfg.DataDir), net: cfg.Network, ready: make(chan readySandbox, readyPool-1)}
 	}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.routes()
@@ -155,6 +155,11 @@ func (s *Server) Serve(ctx context.Context, path string) error {
 				s.watchRemoval(c.ID, sb)
 			}
 		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.sandboxes.fill(s.baseCtx, s.log)
+		}()
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove stale socket: %w", err)
