@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"fmt"
 	"net/netip"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // columnGap separates kubectl's printed columns (its tabwriter pads with at
@@ -273,4 +275,85 @@ regarding: {kind: Deployment, name: web, namespace: default}
 	}
 	mustFail(t, c, "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata: {name: bad}\nreason: X\n",
 		"eventTime: Required value", "apply", "-f", "-")
+}
+
+// row returns the cells of `kubectl get KIND NAME` (the server's Table,
+// split on kubectl's column gaps) keyed by column name.
+func row(t *testing.T, c *Cluster, args ...string) map[string]string {
+	t.Helper()
+	out := c.Kubectl(append([]string{"get"}, args...)...)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("kubectl get %s: no row in %q", strings.Join(args, " "), out)
+	}
+	cols, cells := columnGap.Split(lines[0], -1), columnGap.Split(strings.TrimSpace(lines[1]), -1)
+	m := map[string]string{}
+	for i, col := range cols {
+		if i < len(cells) {
+			m[col] = cells[i]
+		}
+	}
+	return m
+}
+
+// TestKindsPodRows checks the READY, STATUS and RESTARTS cells kubectl
+// prints for pods in the states users watch for.
+func TestKindsPodRows(t *testing.T) {
+	c := StartCluster(t)
+	loadBaseImages(t, c)
+	c.KubectlIn(`apiVersion: v1
+kind: Pod
+metadata: {name: up}
+spec:
+  containers:
+  - {name: app, image: busybox, imagePullPolicy: IfNotPresent, command: ["sleep", "3600"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: crash}
+spec:
+  containers:
+  - {name: app, image: busybox, imagePullPolicy: IfNotPresent, command: ["sh", "-c", "exit 1"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: done}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: app, image: busybox, imagePullPolicy: IfNotPresent, command: ["true"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: initing}
+spec:
+  initContainers:
+  - {name: wait, image: busybox, imagePullPolicy: IfNotPresent, command: ["sleep", "3600"]}
+  containers:
+  - {name: app, image: busybox, imagePullPolicy: IfNotPresent, command: ["sleep", "3600"]}
+`, "apply", "-f", "-")
+	for _, tc := range []struct {
+		pod   string
+		check func(r map[string]string) bool
+		want  string
+	}{
+		{"up", func(r map[string]string) bool {
+			return r["READY"] == "1/1" && r["STATUS"] == "Running" && r["RESTARTS"] == "0"
+		}, "1/1 Running 0"},
+		{"done", func(r map[string]string) bool { return r["READY"] == "0/1" && r["STATUS"] == "Completed" }, "0/1 Completed"},
+		{"initing", func(r map[string]string) bool { return r["READY"] == "0/1" && r["STATUS"] == "Init:0/1" }, "0/1 Init:0/1"},
+		{"crash", func(r map[string]string) bool {
+			return (r["STATUS"] == "CrashLoopBackOff" || r["STATUS"] == "Error") && regexp.MustCompile(`^[1-9]\d* \(\d+s ago\)$`).MatchString(r["RESTARTS"])
+		}, `CrashLoopBackOff or Error, RESTARTS "N (Ms ago)"`},
+	} {
+		Eventually(t, 90*time.Second, func() error {
+			if r := row(t, c, "pod", tc.pod); !tc.check(r) {
+				return fmt.Errorf("pod %s row %v, want %s", tc.pod, r, tc.want)
+			}
+			return nil
+		})
+	}
+	if r := row(t, c, "pod", "up", "-o", "wide"); r["NODE"] == "<none>" || r["IP"] == "<none>" || r["NOMINATED NODE"] != "<none>" {
+		t.Errorf("wide row of a running pod = %v", r)
+	}
 }
