@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/internal/controller/podgc"
 	"github.com/berth-dev/berth/internal/controller/replicaset"
 	"github.com/berth-dev/berth/internal/controller/serviceaccount"
+	"github.com/berth-dev/berth/internal/controller/statefulset"
 	"github.com/berth-dev/berth/internal/controller/volume"
 	"github.com/berth-dev/berth/internal/dns"
 	"github.com/berth-dev/berth/internal/proxy/servicelb"
@@ -67,6 +68,10 @@ func controllers(rootCA []byte, storageDir string) []manager.Controller {
 		}},
 		{Name: "daemonset", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			c, err := daemonset.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "daemonset-controller"), cc.Log)
+			return workers(c, err, 2)
+		}},
+		{Name: "statefulset", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			c, err := statefulset.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "statefulset-controller"), cc.Log)
 			return workers(c, err, 2)
 		}},
 		{Name: "job", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
