@@ -447,3 +447,47 @@ func refused(c *Cluster, url string) error {
 	}
 	return fmt.Errorf("curl %s: %v (want exit 7, connection refused): %s%s", url, err, so, se)
 }
+
+// TestProxyRestart: rules stay while berth is down (traffic keeps flowing
+// through the kernel), and a restarted proxy replaces whatever the table
+// holds, so rules left by an earlier run cannot linger.
+func TestProxyRestart(t *testing.T) {
+	c := StartCluster(t)
+	loadBaseImages(t, c)
+	c.KubectlIn(headlessApp, "apply", "-f", "-")
+	waitReadyEndpoints(t, c, "default", "web-vip", 1, 90*time.Second)
+	vip := strings.TrimSpace(c.Kubectl("get", "svc", "web-vip", "-o", "jsonpath={.spec.clusterIP}"))
+	table := strings.TrimSpace(netnsOut(t, c, "sh", "-c", "nft list tables | awk '/berth-svc-/ {print $3}'"))
+	if table == "" {
+		t.Fatal("no berth-svc table in the cluster's namespace")
+	}
+	c.Stop()
+	if out, err := c.HTTPGet("http://" + vip + "/"); err != nil || strings.TrimSpace(out) != "web-0" {
+		t.Errorf("ClusterIP while berth is down = %q, %v; want web-0 (pods and rules outlive berth)", out, err)
+	}
+	// What a crashed older run could have left behind.
+	mustNetns(t, c, "nft", "add", "chain", "ip", table, "svc-default/leftover/tcp/1")
+	c.Start()
+	Eventually(t, 30*time.Second, func() error {
+		if out := netnsOut(t, c, "nft", "list", "table", "ip", table); strings.Contains(out, "leftover") {
+			return errors.New("stale chain still in the table")
+		}
+		return nil
+	})
+	Eventually(t, 30*time.Second, func() error {
+		out, err := c.HTTPGet("http://" + vip + "/")
+		if err != nil || strings.TrimSpace(out) != "web-0" {
+			return fmt.Errorf("ClusterIP after restart = %q, %v", out, err)
+		}
+		return nil
+	})
+}
+
+func netnsOut(t *testing.T, c *Cluster, name string, args ...string) string {
+	t.Helper()
+	out, err := c.Net.Command(context.Background(), name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v %s", name, args, err, out)
+	}
+	return string(out)
+}
