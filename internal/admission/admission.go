@@ -38,6 +38,10 @@ type Attributes struct {
 	DryRun      bool
 	User        string
 	Groups      []string
+	// Warnings are added by Admit for the client to see (PodSecurity's
+	// warn mode); the API server sends each as a `Warning: 299 - "<text>"`
+	// response header, as upstream does.
+	Warnings []string
 }
 
 // Interface admits or refuses a write. A refusal is an error from

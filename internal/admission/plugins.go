@@ -127,6 +127,8 @@ func (p *Plugins) Admit(ctx context.Context, a *Attributes) error {
 		if err := p.priority(ctx, a); err != nil {
 			return err
 		}
+	}
+	if a.Operation == Create || a.Operation == Update {
 		if err := p.podSecurity(ctx, a); err != nil {
 			return err
 		}

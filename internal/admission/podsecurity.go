@@ -7,22 +7,29 @@ import (
 	"strconv"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// PodSecurity admission in enforce mode: a namespace labelled
+// PodSecurity admission: a namespace labelled
 // pod-security.kubernetes.io/enforce=baseline|restricted refuses pods that
-// break the Pod Security Standards, with upstream's wording
-// (k8s.io/pod-security-admission/policy, each check a function below). The
-// warn and audit modes need response warnings berth's admission does not
-// carry; they are not implemented.
+// break the Pod Security Standards, and one labelled .../warn=LEVEL warns
+// about them, with upstream's wording (k8s.io/pod-security-admission/policy,
+// each check a function below). Workloads (deployments, jobs, ...) are
+// checked against both levels but only warned about, as upstream does. The
+// audit mode (audit log annotations) is not implemented.
 
 const (
 	enforceLabel        = "pod-security.kubernetes.io/enforce"
 	enforceVersionLabel = "pod-security.kubernetes.io/enforce-version"
+	warnLabel           = "pod-security.kubernetes.io/warn"
+	warnVersionLabel    = "pod-security.kubernetes.io/warn-version"
 )
 
 // Pod Security levels; privileged allows everything.
@@ -74,8 +81,34 @@ func validatePodSecurityLabels(a *Attributes) error {
 		field.NewPath("metadata", "labels").Key(enforceLabel), level, "must be one of privileged, baseline, restricted")})
 }
 
-// podSecurity refuses a pod its namespace's enforce level forbids.
+// psPolicy is one mode's level of a namespace, as "level:version".
+type psPolicy struct {
+	level int
+	name  string
+}
+
+// namespacePolicy reads the level a namespace sets with label (and its
+// version label); ok is false for privileged or no label.
+func namespacePolicy(ns *corev1.Namespace, label, versionLabel string) (psPolicy, bool) {
+	level, ok := psLevels[ns.Labels[label]]
+	if !ok {
+		return psPolicy{}, false
+	}
+	version := ns.Labels[versionLabel]
+	if version == "" {
+		version = "latest"
+	}
+	return psPolicy{level: level, name: ns.Labels[label] + ":" + version}, true
+}
+
+// podSecurity refuses a pod its namespace's enforce level forbids, and
+// warns about a pod, or a workload's pod template, that its warn (or, for
+// workloads, enforce) level would forbid.
 func (p *Plugins) podSecurity(ctx context.Context, a *Attributes) error {
+	spec := podSpecOf(a.Object)
+	if spec == nil || (a.Operation == Update && !significantUpdate(a.Object, a.OldObject)) {
+		return nil
+	}
 	obj, err := p.cache.get(ctx, p.reader, coreKind("namespaces"), a.Namespace)
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("read namespace %s: %w", a.Namespace, err))
@@ -84,17 +117,79 @@ func (p *Plugins) podSecurity(ctx context.Context, a *Attributes) error {
 		return nil // NamespaceLifecycle has refused it already
 	}
 	ns := obj.(*corev1.Namespace)
-	name := ns.Labels[enforceLabel]
-	level, ok := psLevels[name]
-	if !ok {
-		return nil
+	_, isPod := a.Object.(*corev1.Pod)
+	enforce, hasEnforce := namespacePolicy(ns, enforceLabel, enforceVersionLabel)
+	if hasEnforce && isPod {
+		if failures := evaluatePodSecurity(enforce.level, spec); len(failures) > 0 {
+			return forbidden(a, fmt.Errorf("violates PodSecurity %q: %s", enforce.name, strings.Join(failures, ", ")))
+		}
 	}
-	version := ns.Labels[enforceVersionLabel]
-	if version == "" {
-		version = "latest"
+	var warnAt []psPolicy
+	if warn, ok := namespacePolicy(ns, warnLabel, warnVersionLabel); ok {
+		warnAt = append(warnAt, warn)
 	}
-	if failures := evaluatePodSecurity(level, &a.Object.(*corev1.Pod).Spec); len(failures) > 0 {
-		return forbidden(a, fmt.Errorf("violates PodSecurity %q: %s", name+":"+version, strings.Join(failures, ", ")))
+	if hasEnforce && !isPod && (len(warnAt) == 0 || warnAt[0] != enforce) {
+		warnAt = append(warnAt, enforce)
+	}
+	for _, pol := range warnAt {
+		if failures := evaluatePodSecurity(pol.level, spec); len(failures) > 0 {
+			a.Warnings = append(a.Warnings, fmt.Sprintf("would violate PodSecurity %q: %s", pol.name, strings.Join(failures, ", ")))
+		}
+	}
+	return nil
+}
+
+// significantUpdate is upstream's test for re-checking an update: a pod is
+// re-checked when a container image changes (the rest of its spec may not
+// change, or only in ways the standards do not look at), a workload when
+// its pod template changes.
+func significantUpdate(obj, old runtime.Object) bool {
+	spec, oldSpec := podSpecOf(obj), podSpecOf(old)
+	if oldSpec == nil {
+		return true
+	}
+	if _, isPod := obj.(*corev1.Pod); !isPod {
+		return !apiequality.Semantic.DeepEqual(spec, oldSpec)
+	}
+	if len(spec.Containers) != len(oldSpec.Containers) || len(spec.InitContainers) != len(oldSpec.InitContainers) {
+		return true
+	}
+	for i := range spec.Containers {
+		if spec.Containers[i].Image != oldSpec.Containers[i].Image {
+			return true
+		}
+	}
+	for i := range spec.InitContainers {
+		if spec.InitContainers[i].Image != oldSpec.InitContainers[i].Image {
+			return true
+		}
+	}
+	return false
+}
+
+// podSpecOf returns the pod spec a pod or workload carries, or nil.
+func podSpecOf(obj runtime.Object) *corev1.PodSpec {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return &o.Spec
+	case *corev1.PodTemplate:
+		return &o.Template.Spec
+	case *corev1.ReplicationController:
+		if o.Spec.Template != nil {
+			return &o.Spec.Template.Spec
+		}
+	case *appsv1.Deployment:
+		return &o.Spec.Template.Spec
+	case *appsv1.ReplicaSet:
+		return &o.Spec.Template.Spec
+	case *appsv1.StatefulSet:
+		return &o.Spec.Template.Spec
+	case *appsv1.DaemonSet:
+		return &o.Spec.Template.Spec
+	case *batchv1.Job:
+		return &o.Spec.Template.Spec
+	case *batchv1.CronJob:
+		return &o.Spec.JobTemplate.Spec.Template.Spec
 	}
 	return nil
 }

@@ -2,10 +2,15 @@ package admission
 
 import (
 	"context"
+	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/berth-dev/berth/internal/apiserver/kinds"
 )
 
 func TestPodSecurity(t *testing.T) {
@@ -65,5 +70,44 @@ func TestPodSecurityNamespaceLabels(t *testing.T) {
 		if _, msg := statusOf(t, p.Admit(context.Background(), create(ns, "namespaces"))); msg != tc.wantErr {
 			t.Errorf("level %q: Admit = %q, want %q", tc.level, msg, tc.wantErr)
 		}
+	}
+}
+
+func TestPodSecurityWarnings(t *testing.T) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "secure", Labels: map[string]string{
+		enforceLabel: "baseline", warnLabel: "restricted"}}, Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive}}
+	p, _, _ := newTestPlugins(t, ns)
+	ctx := context.Background()
+
+	// A baseline-clean pod is admitted with the restricted level's warning.
+	a := create(pod("secure", "a"), "pods")
+	if err := p.Admit(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Warnings) != 1 || !strings.HasPrefix(a.Warnings[0], `would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false`) {
+		t.Errorf("warnings = %q", a.Warnings)
+	}
+
+	// A deployment breaking the enforce level is admitted with warnings for
+	// both levels; its pods would be refused.
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "secure", Name: "web"},
+		Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{HostNetwork: true,
+			Containers: []corev1.Container{{Name: "web", Image: "nginx"}}}}}}
+	a = &Attributes{Operation: Create, Kind: kinds.Lookup(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}),
+		Namespace: "secure", Name: "web", Object: d}
+	if err := p.Admit(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Warnings) != 2 || !strings.Contains(a.Warnings[1], `would violate PodSecurity "baseline:latest": host namespaces (hostNetwork)`) {
+		t.Errorf("deployment warnings = %q", a.Warnings)
+	}
+
+	// A pod update that changes no image is not re-checked.
+	old := pod("secure", "b")
+	old.Spec.HostNetwork = true
+	upd := old.DeepCopy()
+	upd.Labels = map[string]string{"x": "y"}
+	if err := p.Admit(ctx, &Attributes{Operation: Update, Kind: kind("pods"), Namespace: "secure", Name: "b", Object: upd, OldObject: old}); err != nil {
+		t.Errorf("label update of an existing pod: %v", err)
 	}
 }
