@@ -161,6 +161,21 @@ func TestRootRunEchoAndExitCodes(t *testing.T) {
 	if err := e.RemoveContainer(ctx, bad.ID, RemoveOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Remove alone (no reset) leaves nothing of either container.
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, ct := range []*Container{c, got} {
+		if strings.Contains(string(mounts), ct.Rootfs) {
+			t.Errorf("rootfs of %s still mounted after remove", ct.ID[:12])
+		}
+		for _, h := range []string{"memory", "cpu", "pids", "devices", "freezer"} {
+			if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", h, ct.CgroupsPath)); err == nil {
+				t.Errorf("cgroup %s:%s left after remove", h, ct.CgroupsPath)
+			}
+		}
+		if _, err := os.Stat(filepath.Dir(ct.Rootfs)); err == nil {
+			t.Errorf("container dir of %s left after remove", ct.ID[:12])
+		}
+	}
 }
 
 func TestRootOOMKilled(t *testing.T) {
