@@ -20,6 +20,7 @@ import (
 	"github.com/berth-dev/berth/internal/controller/nodelifecycle"
 	"github.com/berth-dev/berth/internal/controller/podgc"
 	"github.com/berth-dev/berth/internal/controller/replicaset"
+	"github.com/berth-dev/berth/internal/controller/resourcequota"
 	"github.com/berth-dev/berth/internal/controller/serviceaccount"
 	"github.com/berth-dev/berth/internal/controller/statefulset"
 	"github.com/berth-dev/berth/internal/controller/volume"
@@ -101,6 +102,10 @@ func controllers(rootCA []byte, storageDir string) []manager.Controller {
 		{Name: "persistentvolume", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			c, err := volume.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "persistentvolume-controller"),
 				storageDir, cc.Log.With("component", "persistentvolume"))
+			return workers(c, err, 2)
+		}},
+		{Name: "resourcequota", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
+			c, err := resourcequota.New(cc.Client, cc.Metadata, cc.Informers, resourcequota.DiscoveryResolver(cc.Discovery), cc.Log)
 			return workers(c, err, 2)
 		}},
 		{Name: "nodelifecycle", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
