@@ -175,6 +175,11 @@ func floorBundle(ctx context.Context, e *engine.Engine, dir string) (string, err
 	}
 	spec["mounts"] = mounts
 	linux := spec["linux"].(map[string]any)
+	// The engine's none-network namespace belongs to the removed container:
+	// let runc make a fresh one, as a plain runc user would.
+	for _, ns := range linux["namespaces"].([]any) {
+		delete(ns.(map[string]any), "path")
+	}
 	linux["cgroupsPath"] = engine.CgroupRoot(dir) + "/floor"
 	b, err = json.Marshal(spec)
 	if err != nil {

@@ -222,6 +222,7 @@ func (e *Engine) Create(ctx context.Context, spec ContainerSpec) (_ *Container, 
 			delete(e.names, meta.Name)
 			e.mu.Unlock()
 			unmountRootfs(meta.Rootfs)
+			removeNetns(filepath.Join(c.dir, "netns"))
 			os.RemoveAll(c.dir)
 		}
 	}()
@@ -335,8 +336,18 @@ func (e *Engine) writeBundle(c *container) error {
 		return err
 	}
 	groups = append(groups, m.Spec.AdditionalGroups...)
+	spec := m.Spec
+	if spec.NetNS == NetworkNone {
+		p := filepath.Join(c.dir, "netns")
+		if _, err := os.Stat(p); err != nil {
+			if err := newLoopbackNetns(p); err != nil {
+				return err
+			}
+		}
+		spec.NetNS = p
+	}
 	in := specInput{
-		ID: m.ID, Spec: &m.Spec, Args: append([]string{m.Path}, m.Args...), Env: m.Env, WorkingDir: m.WorkingDir,
+		ID: m.ID, Spec: &spec, Args: append([]string{m.Path}, m.Args...), Env: m.Env, WorkingDir: m.WorkingDir,
 		UID: uid, GID: gid, Groups: groups, Rootfs: m.Rootfs, CgroupsPath: m.CgroupsPath,
 		HostsPath: m.Spec.HostsPath, ResolvConfPath: m.Spec.ResolvConfPath, HostnamePath: m.Spec.HostnamePath,
 	}
@@ -372,11 +383,11 @@ func (e *Engine) writeBundle(c *container) error {
 			os.Lchown(p, int(uid), int(gid))
 		}
 	}
-	spec, err := generateSpec(in)
+	oci, err := generateSpec(in)
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(spec)
+	b, err := json.Marshal(oci)
 	if err != nil {
 		return err
 	}

@@ -99,6 +99,15 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 	if err := e.mountRootfs(&c.meta); err != nil {
 		return err
 	}
+	if c.meta.Spec.NetNS == NetworkNone {
+		// Gone after a berth reset or a reboot; config.json names this path.
+		if p := filepath.Join(c.dir, "netns"); !mounted(p) {
+			os.Remove(p)
+			if err := newLoopbackNetns(p); err != nil {
+				return err
+			}
+		}
+	}
 	c.mu.Lock()
 	pending := c.pending
 	c.pending = nil
@@ -484,6 +493,9 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, opts RemoveOpt
 		}
 	}
 	if err := unmountRootfs(c.meta.Rootfs); err != nil {
+		return err
+	}
+	if err := removeNetns(filepath.Join(c.dir, "netns")); err != nil {
 		return err
 	}
 	// The shim removed the cgroups when the container exited; they remain

@@ -69,6 +69,9 @@ func Reset(ctx context.Context, dataDir string) error {
 		if err := unmountRootfs(filepath.Join(dir, "rootfs")); err != nil {
 			errs = append(errs, err)
 		}
+		if err := removeNetns(filepath.Join(dir, "netns")); err != nil {
+			errs = append(errs, err)
+		}
 		if m.CgroupsPath != "" {
 			if err := shim.RemoveCgroup(m.CgroupsPath); err != nil {
 				errs = append(errs, err)

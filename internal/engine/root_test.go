@@ -178,6 +178,17 @@ func TestRootRunEchoAndExitCodes(t *testing.T) {
 	}
 }
 
+func TestRootNetworkNoneHasLoopbackUp(t *testing.T) {
+	e, _ := rootEngine(t)
+	c, out, _ := runToExit(t, e, ContainerSpec{Image: "busybox", NetNS: NetworkNone, Cmd: []string{"ip", "-o", "link"}})
+	if !strings.Contains(out, "lo: <LOOPBACK,UP") || strings.Count(out, "\n") != 1 {
+		t.Errorf("links in a --network none container = %q, want only lo, up", out)
+	}
+	if err := e.RemoveContainer(context.Background(), c.ID, RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestRootOOMKilled(t *testing.T) {
 	e, _ := rootEngine(t)
 	c, _, _ := runToExit(t, e, ContainerSpec{Image: "busybox", Resources: Resources{Memory: 32 << 20},
