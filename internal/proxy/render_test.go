@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-var testCfg = RenderConfig{Table: "berth-test", ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16")}
+var testCfg = RenderConfig{Table: "berth-test", ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"), ServiceCIDR: netip.MustParsePrefix("10.96.0.0/12")}
 
 func ep(ip string, port int32) Endpoint { return Endpoint{IP: netip.MustParseAddr(ip), Port: port} }
 
@@ -34,7 +34,7 @@ func TestRender(t *testing.T) {
 	}{
 		{"clusterIP with one endpoint", []Service{hello(nil)}, []string{
 			"add element ip berth-test service-ips { 10.96.0.20 . tcp . 8200 : goto svc-default/hello/tcp/8200 }",
-			"ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000",
+			"ip saddr != 10.244.0.0/16 ip daddr 10.96.0.0/12 meta mark set meta mark | 0x4000\n\t\tip daddr . meta l4proto . th dport vmap @service-ips",
 			"\t\tmeta l4proto tcp dnat to 10.244.0.5:8000\n",
 			"add element ip berth-test hairpin { 10.244.0.5 . 10.244.0.5 }",
 		}, []string{"numgen", "ext-", "add element ip berth-test no-endpoint-services"}},

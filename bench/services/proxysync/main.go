@@ -29,7 +29,7 @@ func main() {
 		os.Exit(2)
 	}
 	ctx := context.Background()
-	cfg := proxy.RenderConfig{Table: "berth-bench", ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16")}
+	cfg := proxy.RenderConfig{Table: "berth-bench", ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"), ServiceCIDR: netip.MustParsePrefix("10.96.0.0/12")}
 	model := makeModel(*services, *endpoints)
 
 	start := time.Now()
