@@ -509,4 +509,18 @@ func TestDockerRestartBerth(t *testing.T) {
 	if s := inspectField(t, c, "srv", "{{.State.Status}}"); s != "exited" {
 		t.Errorf("docker stop after the restart: status %s", s)
 	}
+
+	// A crash (SIGKILL) of berth: the container serves on, and once berth
+	// is back, removing it frees its published port.
+	c.Docker("start", "srv")
+	Eventually(t, 20*time.Second, func() error { _, err := c.HTTPGet("http://127.0.0.1:8300/passwd"); return err })
+	c.Kill()
+	if _, err := c.HTTPGet("http://127.0.0.1:8300/passwd"); err != nil {
+		t.Errorf("container stopped serving when berth was killed: %v", err)
+	}
+	c.Start()
+	Eventually(t, 30*time.Second, func() error { _, err := c.DockerErr("", "version"); return err })
+	c.Docker("rm", "-f", "srv")
+	c.Docker("run", "-d", "--name", "next", "-p", "8300:80", "busybox", "sleep", "60")
+	c.Docker("rm", "-f", "next")
 }
