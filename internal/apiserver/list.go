@@ -259,14 +259,27 @@ func (s *Server) watch(rq *request) error {
 				flush()
 				continue
 			}
-			// Events are shared with other watchers: work on a copy.
-			ev.Object = ev.Object.DeepCopyObject()
-			typ, obj, ok := filterEvent(k, pred, ev)
-			if !ok {
-				continue
-			}
-			if !enc.event(typ, obj) {
-				return nil
+			if enc.target == targetObject && k.FromStorage == nil && ev.Object.GetObjectKind().GroupVersionKind() == k.GVK {
+				// Stored as served: select on the shared objects (read-only)
+				// and encode each event once for all its watchers.
+				typ, ok := selectEvent(pred, ev.Type, ev.Object, ev.Prev)
+				if !ok {
+					continue
+				}
+				data, err := ev.Memo(k.GVK.String(), func() ([]byte, error) { return encodeJSON(ev.Object) })
+				if err != nil || !enc.writeRaw(typ, data) {
+					return nil
+				}
+			} else {
+				// Events are shared with other watchers: work on a copy.
+				ev.Object = ev.Object.DeepCopyObject()
+				typ, obj, ok := filterEvent(k, pred, ev)
+				if !ok {
+					continue
+				}
+				if !enc.event(typ, obj) {
+					return nil
+				}
 			}
 			if len(events) == 0 {
 				flush()
@@ -283,31 +296,39 @@ func filterEvent(k *kinds.Kind, p *predicate, ev storage.Event) (watch.EventType
 	if err != nil {
 		return "", nil, false
 	}
-	if p == nil {
-		return ev.Type, obj, true
-	}
-	curMatch := p.matches(obj)
-	prevMatch := false
-	if ev.Prev != nil {
-		if prev, err := toServed(k, ev.Prev.DeepCopyObject()); err == nil {
-			prevMatch = p.matches(prev)
+	var prev runtime.Object
+	if ev.Prev != nil && p != nil {
+		if prev, err = toServed(k, ev.Prev.DeepCopyObject()); err != nil {
+			prev = nil
 		}
 	}
-	switch ev.Type {
+	typ, ok := selectEvent(p, ev.Type, obj, prev)
+	return typ, obj, ok
+}
+
+// selectEvent decides the type of an event for a watcher with selectors p,
+// from the served object and its previous state (nil if none).
+func selectEvent(p *predicate, typ watch.EventType, obj, prev runtime.Object) (watch.EventType, bool) {
+	if p == nil {
+		return typ, true
+	}
+	curMatch := p.matches(obj)
+	prevMatch := prev != nil && p.matches(prev)
+	switch typ {
 	case watch.Added:
-		return watch.Added, obj, curMatch
+		return watch.Added, curMatch
 	case watch.Deleted:
-		return watch.Deleted, obj, prevMatch || curMatch
+		return watch.Deleted, prevMatch || curMatch
 	}
 	switch {
 	case curMatch && prevMatch:
-		return watch.Modified, obj, true
+		return watch.Modified, true
 	case curMatch:
-		return watch.Added, obj, true
+		return watch.Added, true
 	case prevMatch:
-		return watch.Deleted, obj, true
+		return watch.Deleted, true
 	}
-	return "", nil, false
+	return "", false
 }
 
 // watchEncoder writes watch events in the shape the client accepts.
@@ -331,13 +352,18 @@ func (e *watchEncoder) write(typ watch.EventType, obj any) bool {
 	if err != nil {
 		return false
 	}
+	return e.writeRaw(typ, data)
+}
+
+// writeRaw writes one event whose object is already JSON.
+func (e *watchEncoder) writeRaw(typ watch.EventType, data []byte) bool {
 	e.buf.Reset()
 	e.buf.WriteString(`{"type":"`)
 	e.buf.WriteString(string(typ))
 	e.buf.WriteString(`","object":`)
 	e.buf.Write(data)
 	e.buf.WriteString("}\n")
-	_, err = e.w.Write(e.buf.Bytes())
+	_, err := e.w.Write(e.buf.Bytes())
 	return err == nil
 }
 

@@ -389,6 +389,36 @@ type Event struct {
 	Revision int64
 	Err      error
 	key      string
+	memo     *memo // shared by every watcher of a hub's event
+}
+
+// memo keeps values derived from one shared event (its JSON encoding), so
+// that its watchers compute them once.
+type memo struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+// Memo returns the value named name derived from the event, computing it
+// with f on first use. Events not shared by a hub compute it every time.
+func (e *Event) Memo(name string, f func() ([]byte, error)) ([]byte, error) {
+	if e.memo == nil {
+		return f()
+	}
+	e.memo.mu.Lock()
+	defer e.memo.mu.Unlock()
+	if v, ok := e.memo.m[name]; ok {
+		return v, nil
+	}
+	v, err := f()
+	if err != nil {
+		return nil, err
+	}
+	if e.memo.m == nil {
+		e.memo.m = map[string][]byte{}
+	}
+	e.memo.m[name] = v
+	return v, nil
 }
 
 // Watch streams the changes under prefix after revision rev until ctx ends.

@@ -106,6 +106,7 @@ func (h *hub) run(rev int64) {
 // publish appends e to the backlog and hands it to every watcher; a
 // watcher that cannot take it is dropped.
 func (h *hub) publish(e Event) {
+	e.memo = &memo{}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if e.Type != watch.Bookmark {
