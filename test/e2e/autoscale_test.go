@@ -120,6 +120,9 @@ func TestAutoscale(t *testing.T) {
 	if top := c.Kubectl("top", "pod", busyPod, "--containers"); !strings.Contains(top, "loop") {
 		t.Errorf("kubectl top pod --containers = %q, want container loop", top)
 	}
+	if out := c.Kubectl("get", "pods.metrics.k8s.io", busyPod); !strings.Contains(out, "WINDOW") || !strings.Contains(out, busyPod) {
+		t.Errorf("kubectl get pods.metrics.k8s.io = %q, want a usage row", out)
+	}
 	if out, err := c.KubectlErr("", "top", "pod", "nope"); err == nil || !strings.Contains(out, `podmetrics.metrics.k8s.io "default/nope" not found`) {
 		t.Errorf("kubectl top pod nope = %v, %q", err, out)
 	}
