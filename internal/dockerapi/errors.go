@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/berth-dev/berth/internal/engine"
 )
@@ -112,8 +113,10 @@ type progressInfo struct {
 
 // progress writes a stream of jsonMessages. Once the first line is out the
 // status is 200, so a later failure goes in the stream as an error message,
-// which the CLI prints and turns into a non-zero exit.
+// which the CLI prints and turns into a non-zero exit. It is safe for
+// concurrent use: pulls report layers from several goroutines.
 type progress struct {
+	mu      sync.Mutex
 	w       http.ResponseWriter
 	enc     *json.Encoder
 	started bool
@@ -124,12 +127,18 @@ func newProgress(w http.ResponseWriter) *progress {
 }
 
 func (p *progress) send(m jsonMessage) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.startLocked()
+	p.enc.Encode(m)
+}
+
+func (p *progress) startLocked() {
 	if !p.started {
 		p.w.Header().Set("Content-Type", "application/json")
 		p.w.WriteHeader(http.StatusOK)
 		p.started = true
 	}
-	p.enc.Encode(m)
 }
 
 // Stream writes s as a {"stream": s} line (build output).
@@ -141,14 +150,16 @@ func (p *progress) Status(id, s string) { p.send(jsonMessage{ID: id, Status: s})
 // finish ends the stream with err, or answers err as a plain error response
 // when nothing was streamed yet.
 func (p *progress) finish(s *Server, r *http.Request, err error) {
+	p.mu.Lock()
+	started := p.started
 	if err == nil {
-		if !p.started {
-			p.w.Header().Set("Content-Type", "application/json")
-			p.w.WriteHeader(http.StatusOK)
-		}
+		p.startLocked()
+	}
+	p.mu.Unlock()
+	if err == nil {
 		return
 	}
-	if !p.started {
+	if !started {
 		s.writeError(p.w, r, err)
 		return
 	}

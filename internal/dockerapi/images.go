@@ -9,6 +9,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -375,12 +376,10 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	if pr.Digest != "" {
 		tagOrDigest = pr.Digest
 	}
-	started := false
+	var header sync.Once // progress may come from several layer goroutines
+	pulling := func() { p.Status(tagOrDigest, "Pulling from "+pr.FamiliarName()) }
 	img, err := s.eng.Pull(r.Context(), ref, engine.PullOptions{Credentials: registryAuth(r), Progress: func(ev engine.Progress) {
-		if !started {
-			p.Status(tagOrDigest, "Pulling from "+pr.FamiliarName())
-			started = true
-		}
+		header.Do(pulling)
 		m := jsonMessage{ID: ev.ID, Status: ev.Status}
 		if ev.Total > 0 {
 			m.Detail = &progressInfo{Current: ev.Current, Total: ev.Total}
@@ -391,9 +390,7 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 		p.finish(s, r, pullError(pr, err))
 		return nil
 	}
-	if !started {
-		p.Status(tagOrDigest, "Pulling from "+pr.FamiliarName())
-	}
+	header.Do(pulling)
 	if img.ManifestDigest != "" {
 		p.Status("", "Digest: "+img.ManifestDigest)
 	}
