@@ -6,9 +6,11 @@ package apiserver
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 
@@ -52,6 +54,9 @@ type Server struct {
 func New(cfg Config) *Server {
 	if cfg.NodeProxy == nil {
 		cfg.NodeProxy = nodeproxy.NotImplemented
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), byGVR: map[schema.GroupVersionResource]*kinds.Kind{}}
 	for _, k := range kinds.All() {
@@ -112,6 +117,7 @@ func publicPath(p string) bool {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer s.recoverPanic(w, r)
 	switch r.URL.Path {
 	case "/healthz", "/livez":
 		writeText(w, http.StatusOK, "ok")
@@ -129,6 +135,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.authenticated(s.mux).ServeHTTP(w, r)
+}
+
+// recoverPanic turns a handler's panic into a logged 500 Status, as
+// upstream's panic filter does, instead of net/http's silent reset.
+func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v) // a deliberate abort (a proxied stream ending)
+	}
+	s.cfg.Log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+	writeError(w, apierrors.NewInternalError(fmt.Errorf("panic: %v", v)))
 }
 
 func (s *Server) authenticated(h http.Handler) http.Handler {

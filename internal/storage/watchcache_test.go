@@ -85,3 +85,27 @@ func TestResourcePrefix(t *testing.T) {
 		}
 	}
 }
+
+func TestEventMemo(t *testing.T) {
+	calls := 0
+	f := func() ([]byte, error) { calls++; return []byte("x"), nil }
+	h := &hub{prefix: "/registry/core/pods/", watchers: map[*hubWatcher]struct{}{}}
+	a, _ := h.subscribe("/registry/core/pods/", 0)
+	b, _ := h.subscribe("/registry/core/pods/", 0)
+	h.publish(ev(1, "/registry/core/pods/a/x"))
+	ea, eb := <-a.ch, <-b.ch
+	for _, e := range []Event{ea, eb, ea} {
+		if v, err := e.Memo("json", f); err != nil || string(v) != "x" {
+			t.Fatalf("Memo = %q, %v", v, err)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("a hub's event computed %d times for its watchers, want once", calls)
+	}
+	unshared := ev(2, "k")
+	unshared.Memo("json", f)
+	unshared.Memo("json", f)
+	if calls != 3 {
+		t.Errorf("an unshared event: %d computations, want one per call", calls-1)
+	}
+}
