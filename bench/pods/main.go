@@ -79,6 +79,7 @@ func run(kubeconfig, sock string, n, burst, execRuns int) error {
 	}
 	fmt.Printf("pod startup (create -> Running via watch), %d sequential: p50 %s p99 %s  (x floor p50: %.1f)\n",
 		len(seq), pct(seq, 50), pct(seq, 99), float64(pct(seq, 50))/float64(pct(floor, 50)))
+	fmt.Printf("  of which create -> bound (scheduler): p50 %s p99 %s\n", pct(w.schedule, 50), pct(w.schedule, 99))
 	if err := deleteAll(ctx, client, w); err != nil {
 		return err
 	}
@@ -176,10 +177,13 @@ type watcher struct {
 	mu     sync.Mutex
 	wait   map[string]chan struct{}
 	gone   map[string]chan struct{}
+	bound  map[string]time.Time // first seen with spec.nodeName
+	// schedule holds create -> bound of each pod started.
+	schedule []time.Duration
 }
 
 func newWatcher(ctx context.Context, client kubernetes.Interface) *watcher {
-	w := &watcher{client: client, wait: map[string]chan struct{}{}, gone: map[string]chan struct{}{}}
+	w := &watcher{client: client, wait: map[string]chan struct{}{}, gone: map[string]chan struct{}{}, bound: map[string]time.Time{}}
 	wi, err := client.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{LabelSelector: "bench=pods"})
 	if err != nil {
 		panic(err)
@@ -192,6 +196,9 @@ func newWatcher(ctx context.Context, client kubernetes.Interface) *watcher {
 				continue
 			}
 			w.mu.Lock()
+			if _, seen := w.bound[p.Name]; !seen && p.Spec.NodeName != "" {
+				w.bound[p.Name] = time.Now()
+			}
 			if ev.Type == watch.Deleted {
 				if ch := w.gone[p.Name]; ch != nil {
 					close(ch)
@@ -241,7 +248,11 @@ func (w *watcher) startPod(ctx context.Context, name string) (time.Duration, err
 	}
 	select {
 	case <-ch:
-		return time.Since(t), nil
+		d := time.Since(t)
+		w.mu.Lock()
+		w.schedule = append(w.schedule, w.bound[name].Sub(t))
+		w.mu.Unlock()
+		return d, nil
 	case <-time.After(2 * time.Minute):
 		return 0, fmt.Errorf("pod %s not Running after 2 minutes", name)
 	}
