@@ -50,8 +50,12 @@ func TestEngineCrashRestartAndReset(t *testing.T) {
 	}
 	time.Sleep(time.Second) // let the container log while berth is down
 	c.Start()
-	Eventually(t, 20*time.Second, func() error {
-		logs := c.Docker("logs", "counter")
+	Eventually(t, 30*time.Second, func() error {
+		// The Docker API comes up after the API server's readiness.
+		logs, err := c.DockerErr("", "logs", "counter")
+		if err != nil {
+			return err
+		}
 		if after := lastTick(t, logs); after < before+5 {
 			return fmt.Errorf("last tick %d, want > %d+5 (logged while berth was down)", after, before)
 		}
