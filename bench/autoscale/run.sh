@@ -41,6 +41,20 @@ done
 in_ns docker -H "unix://$work/data/docker.sock" load -i _out/images/busybox.tar >/dev/null
 
 now() { date +%s.%N; }
+# until_ok SECONDS WHAT CMD...: poll CMD every 0.5 s, give up after SECONDS.
+until_ok() {
+  local limit=$1 what=$2 start=$SECONDS; shift 2
+  until "$@"; do
+    if (( SECONDS - start > limit )); then echo "gave up after ${limit} s waiting for $what" >&2; exit 1; fi
+    sleep 0.5
+  done
+}
+metrics_count() {
+  in_ns kubectl get --raw "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector=app%3Didle" 2>/dev/null |
+    grep -o '"kind":"PodMetrics"' | wc -l
+}
+all_in_metrics() { [ "$(metrics_count)" -eq "$N" ]; }
+scaled_to_3() { [ "$(in_ns kubectl get deployment busy -o 'jsonpath={.spec.replicas}')" = 3 ]; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 # N idle pods; time from all Running to all in metrics.k8s.io.
@@ -60,8 +74,7 @@ spec:
 YAML
 in_ns kubectl rollout status deployment idle --timeout=300s >/dev/null
 t0=$(now)
-until [ "$(in_ns kubectl get --raw "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector=app%3Didle" |
-  grep -o '"kind":"PodMetrics"' | wc -l)" -eq "$N" ]; do sleep 0.5; done
+until_ok 120 "pod metrics (is metrics.k8s.io served?)" all_in_metrics
 echo "$N running pods -> all in metrics.k8s.io: $(secs "$t0" "$(now)") s (floor: 15-30 s, two scrapes)"
 
 # kubectl top pods vs kubectl get pods over the same pods (both include kubectl's start and discovery).
@@ -94,7 +107,7 @@ YAML
 in_ns kubectl rollout status deployment busy --timeout=120s >/dev/null
 t0=$(now)
 in_ns kubectl autoscale deployment busy --cpu-percent=50 --min=1 --max=3 >/dev/null
-until [ "$(in_ns kubectl get deployment busy -o 'jsonpath={.spec.replicas}')" = 3 ]; do sleep 0.5; done
+until_ok 180 "the HPA to scale busy to 3" scaled_to_3
 echo "busy pod running -> HPA scaled to 3: $(secs "$t0" "$(now)") s (floor: ~15-30 s, metrics window + HPA resync)"
 in_ns kubectl delete hpa busy >/dev/null
 in_ns kubectl delete deployment busy >/dev/null
