@@ -553,7 +553,10 @@ func (e *Engine) adopt() error {
 			e.startMonitor(c, st.Exits)
 			continue
 		}
-		e.log.Warn("container's shim is gone, marking it exited", "container", c.meta.ID)
+		// Its process may outlive the shim (a shim killed on its own), but
+		// nothing holds its stdio or would record its exit any more.
+		e.log.Warn("container's shim is gone, killing what is left and marking it exited", "container", c.meta.ID)
+		killCgroup(c.meta.CgroupsPath)
 		st.Status, st.Pid, st.ExitCode = shim.StatusExited, 0, 255
 		st.Error = "the container's shim exited unexpectedly"
 		st.FinishedAt = time.Now().UTC()

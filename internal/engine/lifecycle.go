@@ -283,6 +283,20 @@ func (e *Engine) waitShimGone(ctx context.Context, c *container) {
 	}
 }
 
+// waitCgroupEmpty waits (at most 2 s) until a killed cgroup has no
+// processes; SIGKILL is asynchronous.
+func (e *Engine) waitCgroupEmpty(ctx context.Context, path string) {
+	procs := filepath.Join(shim.CgroupDir("pids", path), "cgroup.procs")
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		b, err := os.ReadFile(procs)
+		if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // only on the rare orphan path
+	}
+}
+
 // signalExit wakes everyone waiting for the next exit.
 func (c *container) signalExit() {
 	c.mu.Lock()
@@ -499,8 +513,12 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, opts RemoveOpt
 		return err
 	}
 	// The shim removed the cgroups when the container exited; they remain
-	// only after a failed start or a lost shim.
-	shim.RemoveCgroup(c.meta.CgroupsPath)
+	// only after a failed start or a lost shim, whose orphans go first.
+	if err := shim.RemoveCgroup(c.meta.CgroupsPath); err != nil {
+		killCgroup(c.meta.CgroupsPath)
+		e.waitCgroupEmpty(ctx, c.meta.CgroupsPath)
+		shim.RemoveCgroup(c.meta.CgroupsPath)
+	}
 	os.RemoveAll(filepath.Join(e.root, "runc", c.meta.ID))
 	// Deleting the files can take tens of ms on a busy disk; one rename
 	// takes the container away now and the files go in the background.

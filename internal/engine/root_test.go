@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -331,5 +333,49 @@ func TestRootTTYStdinRestartPolicyCommit(t *testing.T) {
 	_, out3, _ := runToExit(t, e, ContainerSpec{Image: "committed:1", Cmd: []string{"sh", "-c", "cat /marker; ls /bin/vi || echo novi"}})
 	if !strings.Contains(out3, "built") || !strings.Contains(out3, "novi") {
 		t.Errorf("container of committed image printed %q, want the marker and no vi", out3)
+	}
+}
+
+func TestRootLostShim(t *testing.T) {
+	e, dir := rootEngine(t)
+	ctx := context.Background()
+	c, err := e.Create(ctx, ContainerSpec{Image: "busybox", Cmd: []string{"sleep", "1000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = e.Container(ctx, c.ID)
+	e.Close()
+	// The shim dies on its own (OOM killer, kill -9): its container lives on.
+	if err := syscall.Kill(c.ShimPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 200 && shimAlive(c.ShimPid, filepath.Dir(c.Rootfs)); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	e2, err := New(Config{Root: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	got, err := e2.Container(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State.Running || got.State.ExitCode != 255 || got.State.Error == "" {
+		t.Errorf("after losing its shim: %+v, want exited 255 with an error", got.State)
+	}
+	if err := e2.RemoveContainer(ctx, c.ID, RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(c.State.Pid, 0); err == nil {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.State.Pid)); !strings.Contains(string(b), ") Z ") {
+			t.Errorf("the container's process %d outlived its removal", c.State.Pid)
+		}
+	}
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", c.CgroupsPath)); err == nil {
+		t.Errorf("cgroup %s left", c.CgroupsPath)
 	}
 }
