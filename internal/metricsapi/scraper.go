@@ -49,16 +49,27 @@ func NewScraper(client kubernetes.Interface, log *slog.Logger) *Scraper {
 }
 
 // Run scrapes at once and then every interval until ctx is done. Usage
-// appears after the second scrape, since CPU usage is a rate.
+// appears after the second scrape, since CPU usage is a rate. It may start
+// before the API server serves: until the first lists succeed it retries
+// every second and logs only at debug level.
 func (s *Scraper) Run(ctx context.Context) error {
-	t := time.NewTicker(s.interval)
-	defer t.Stop()
+	listed := false
 	for {
-		s.scrape(ctx)
+		wait := s.interval
+		if err := s.scrape(ctx); err != nil {
+			if listed {
+				s.log.Warn("metrics scrape failed", "err", err)
+			} else {
+				s.log.Debug("metrics scrape: API not answering yet", "err", err)
+				wait = time.Second
+			}
+		} else {
+			listed = true
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }
@@ -77,18 +88,18 @@ func (s *Scraper) Pods() []v1beta1.PodMetrics {
 	return s.pods
 }
 
-func (s *Scraper) scrape(ctx context.Context) {
+// scrape reads every node once; it fails only when the lists fail (a node
+// that does not answer is logged and left out).
+func (s *Scraper) scrape(ctx context.Context) error {
 	nodes, err := s.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		s.log.Warn("metrics scrape: list nodes", "err", err)
-		return
+		return fmt.Errorf("list nodes: %w", err)
 	}
 	// Pods give the labels selectors match and tell live pods from stale
 	// summary entries.
 	pods, err := s.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	if err != nil {
-		s.log.Warn("metrics scrape: list pods", "err", err)
-		return
+		return fmt.Errorf("list pods: %w", err)
 	}
 	sums := make([]*summary, len(nodes.Items))
 	errs := make([]error, len(nodes.Items))
@@ -117,6 +128,7 @@ func (s *Scraper) scrape(ctx context.Context) {
 		}
 	}
 	s.prev, s.nodes, s.pods = collect(s.prev, nodes.Items, pods.Items, sums)
+	return nil
 }
 
 func (s *Scraper) fetchSummary(ctx context.Context, node string) (*summary, error) {

@@ -15,10 +15,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -132,9 +134,13 @@ func TestScrapeFailedNodeKeepsOthers(t *testing.T) {
 		}
 		return sum("n1", at, cpu, map[string][]containerStats{"u1": {ctr("c", t0, at, cpu/2, 1<<20)}}), nil
 	}
-	s.scrape(context.Background())
+	if err := s.scrape(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	at, cpu = t0.Add(10*time.Second), 10e9
-	s.scrape(context.Background())
+	if err := s.scrape(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if got := s.Nodes(); len(got) != 1 || got[0].Name != "n1" {
 		t.Fatalf("nodes = %+v, want only n1", got)
 	}
@@ -176,12 +182,16 @@ func TestScrapeThroughAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := NewScraper(client, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	s.scrape(context.Background())
+	if err := s.scrape(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	mu.Lock()
 	at = t0.Add(20 * time.Second)
 	cpu.Store(5e9)
 	mu.Unlock()
-	s.scrape(context.Background())
+	if err := s.scrape(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if len(s.failing) != 0 {
 		t.Fatalf("scrape failed: %v", s.failing)
 	}
@@ -200,4 +210,15 @@ func TestScrapeThroughAPIServer(t *testing.T) {
 func answer(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
+}
+
+func TestScrapeFailsWhenListsFail(t *testing.T) {
+	client := fake.NewClientset()
+	client.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("connection refused")
+	})
+	s := NewScraper(client, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := s.scrape(context.Background()); err == nil || err.Error() != "list pods: connection refused" {
+		t.Errorf("scrape = %v, want the list error", err)
+	}
 }
