@@ -70,8 +70,10 @@ func New(kube kubernetes.Interface, svcs coreinformers.ServiceInformer, pods cor
 	}); err != nil {
 		return nil, fmt.Errorf("watch pods: %w", err)
 	}
-	// An Endpoints edited or deleted by someone else is put back.
+	// An Endpoints edited or deleted by someone else is put back; our own
+	// create arriving resyncs a Service whose sync raced it (see sync).
 	if _, err := eps.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueue,
 		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
 		DeleteFunc: c.enqueue,
 	}); err != nil {
@@ -167,7 +169,10 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	case apierrors.IsNotFound(err):
 		_, err = c.kube.CoreV1().Endpoints(ns).Create(ctx, want, metav1.CreateOptions{FieldManager: "berth-endpoints"})
 		if apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create endpoints %s: cache is stale: %w", key, err)
+			// The cache has not seen an earlier create yet; its add event
+			// requeues the Service, which then updates.
+			c.log.Debug("endpoints exist but are not cached yet", "key", key)
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("create endpoints %s: %w", key, err)
