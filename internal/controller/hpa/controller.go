@@ -273,6 +273,12 @@ func (c *Controller) replicasForMetrics(ctx context.Context, now time.Time, hpa 
 	if err != nil {
 		return 0, "", nil, fmt.Errorf("list pods: %w", err)
 	}
+	if len(hpa.Spec.Metrics) == 0 {
+		// The API defaults an empty list to cpu at 80%; an object written
+		// around that default gets a condition, not a guess.
+		setCondition(hpa, now, autoscalingv2.ScalingActive, corev1.ConditionFalse, "InvalidMetricSourceType", "the HPA has no metrics to scale on")
+		return 0, "", nil, errors.New("the HPA has no metrics to scale on")
+	}
 
 	statuses := make([]autoscalingv2.MetricStatus, len(hpa.Spec.Metrics))
 	var replicas int32

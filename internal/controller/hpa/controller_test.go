@@ -251,3 +251,16 @@ func TestSyncContainerResource(t *testing.T) {
 		t.Errorf("currentMetrics = %+v, want container c at 200%%", st.CurrentMetrics)
 	}
 }
+
+func TestSyncWithoutMetricSpecs(t *testing.T) {
+	f := newFixture(t, 2, pods(2, "100m"), fakeMetrics{m: usage(50, 50)})
+	hpa, _ := f.c.hpas.HorizontalPodAutoscalers("default").Get("web")
+	hpa.Spec.Metrics = nil
+	st, _ := f.sync(t)
+	if len(f.scales.updated) != 0 {
+		t.Errorf("scaled to %v with no metrics", f.scales.updated)
+	}
+	if got := condition(st, autoscalingv2.ScalingActive); got != "False/InvalidMetricSourceType" {
+		t.Errorf("ScalingActive = %s", got)
+	}
+}
