@@ -22,6 +22,7 @@ type Engine interface {
 	Save(ctx context.Context, w io.Writer, refs []string) error
 	Pull(ctx context.Context, ref string, opts engine.PullOptions) (*engine.Image, error)
 	Push(ctx context.Context, ref string, opts engine.PushOptions) (string, error)
+	Commit(ctx context.Context, id string, opts engine.CommitOptions) (*engine.Image, error)
 
 	Create(ctx context.Context, spec engine.ContainerSpec) (*engine.Container, error)
 	Container(ctx context.Context, ref string) (*engine.Container, error)

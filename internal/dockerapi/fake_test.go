@@ -62,6 +62,10 @@ func (f *fakeEngine) Push(ctx context.Context, ref string, opts engine.PushOptio
 	return "", errUnexpected
 }
 
+func (f *fakeEngine) Commit(ctx context.Context, id string, opts engine.CommitOptions) (*engine.Image, error) {
+	return nil, errUnexpected
+}
+
 func (f *fakeEngine) Create(ctx context.Context, spec engine.ContainerSpec) (*engine.Container, error) {
 	for _, c := range f.containers {
 		if c.Name == spec.Name {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/berth-dev/berth/internal/engine"
@@ -429,11 +430,15 @@ func (s *Server) imageImport(w http.ResponseWriter, r *http.Request, src string)
 			return badRequest("%v", err)
 		}
 	}
-	cfg, err := build.ApplyChanges(q["changes"])
-	if err != nil {
-		return badRequest("%v", err)
+	opts := engine.ImportOptions{Ref: ref, Comment: q.Get("message")}
+	if changes := q["changes"]; len(changes) > 0 {
+		cfg, err := build.ApplyChanges(v1.Config{}, changes)
+		if err != nil {
+			return badRequest("%v", err)
+		}
+		opts.Config = &cfg
 	}
-	img, err := s.eng.ImportRootfs(r.Context(), r.Body, engine.ImportOptions{Ref: ref, Config: cfg, Comment: q.Get("message")})
+	img, err := s.eng.ImportRootfs(r.Context(), r.Body, opts)
 	if err != nil {
 		return badRequest("import: %v", err)
 	}
@@ -523,4 +528,50 @@ func looksLikeID(s string) bool {
 		}
 	}
 	return true
+}
+
+// commit is POST /commit (docker commit): the container's changes become a
+// layer on its image, with the container's effective config plus changes.
+func (s *Server) commit(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	id := q.Get("container")
+	c, err := s.eng.Container(r.Context(), id)
+	if err != nil {
+		return noSuchContainer(id, err)
+	}
+	ref := q.Get("repo")
+	if ref != "" && q.Get("tag") != "" {
+		ref += ":" + q.Get("tag")
+	}
+	if ref != "" {
+		if _, err := engine.ParseReference(ref); err != nil {
+			return badRequest("%v", err)
+		}
+	}
+	var base v1.Config
+	if c.ImageID != "" {
+		img, err := s.eng.Image(r.Context(), c.ImageID)
+		if err != nil {
+			return err
+		}
+		base = *img.Config.Config.DeepCopy()
+	}
+	base.Env, base.WorkingDir, base.User = c.Env, c.WorkingDir, c.User
+	if c.Spec.Cmd != nil {
+		base.Cmd = c.Spec.Cmd
+	}
+	if c.Spec.Entrypoint != nil {
+		base.Entrypoint = c.Spec.Entrypoint
+	}
+	cfg, err := build.ApplyChanges(base, q["changes"])
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	img, err := s.eng.Commit(r.Context(), c.ID, engine.CommitOptions{Ref: ref, Config: &cfg,
+		Comment: q.Get("comment"), Author: q.Get("author"), CreatedBy: strings.Join(append([]string{c.Path}, c.Args...), " ")})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"Id": img.ID})
+	return nil
 }

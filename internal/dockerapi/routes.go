@@ -10,6 +10,7 @@ func (s *Server) routes() {
 
 	s.handle("/images/", s.images)
 	s.handle("POST /build", s.build)
+	s.handle("POST /commit", s.commit)
 
 	s.handle("POST /containers/create", s.containerCreate)
 	s.handle("GET /containers/json", s.containerList)
@@ -37,7 +38,6 @@ func (s *Server) routes() {
 	s.handle("POST /containers/{id}/pause", notImplemented("pause"))
 	s.handle("POST /containers/{id}/unpause", notImplemented("unpause"))
 	s.handle("POST /containers/{id}/update", notImplemented("container update"))
-	s.handle("POST /commit", notImplemented("commit"))
 	s.handle("GET /networks", notImplemented("networks"))
 	s.handle("GET /volumes", notImplemented("volumes"))
 	s.handle("POST /session", notImplemented("BuildKit sessions"))

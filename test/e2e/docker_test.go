@@ -255,6 +255,14 @@ func TestDockerRunLifecycle(t *testing.T) {
 		t.Errorf("docker logs -f = %q", out)
 	}
 	c.Docker("rm", id)
+
+	// commit: the container's changes and a --change become an image.
+	c.Docker("run", "--name", "maker", "busybox", "sh", "-c", "echo committed > /made")
+	c.Docker("commit", "-c", `CMD ["cat", "/made"]`, "maker", "made:1")
+	if out := c.Docker("run", "--rm", "made:1"); out != "committed\n" {
+		t.Errorf("committed image runs %q", out)
+	}
+	c.Docker("rm", "maker")
 }
 
 // TestDockerBuildFeatures: multi-stage with COPY --from and --chown,

@@ -567,35 +567,32 @@ func applyConfig(st *stageState, in Instruction, lx lexer) (string, error) {
 	return nop + in.Original, nil
 }
 
-// ApplyChanges builds an image config from `docker import --change` /
-// `docker commit --change` instructions (CMD, ENTRYPOINT, ENV, EXPOSE,
-// LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL). It returns nil for no changes.
-func ApplyChanges(changes []string) (*v1.Config, error) {
-	if len(changes) == 0 {
-		return nil, nil
-	}
-	st := &stageState{args: map[string]string{}}
+// ApplyChanges applies `docker import --change` / `docker commit --change`
+// instructions (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR,
+// STOPSIGNAL) to a copy of base.
+func ApplyChanges(base v1.Config, changes []string) (v1.Config, error) {
+	st := &stageState{args: map[string]string{}, config: *base.DeepCopy()}
 	for _, c := range changes {
 		nodes, escape, err := parseNodes(strings.NewReader(c))
 		if err != nil {
-			return nil, err
+			return v1.Config{}, err
 		}
 		for _, n := range nodes {
 			in, err := parseInstruction(n, escape)
 			if err != nil {
-				return nil, err
+				return v1.Config{}, err
 			}
 			switch in.Cmd {
 			case "cmd", "entrypoint", "env", "expose", "label", "user", "volume", "workdir", "stopsignal":
 			default:
-				return nil, fmt.Errorf("%s is not a valid change command", strings.ToUpper(in.Cmd))
+				return v1.Config{}, fmt.Errorf("%s is not a valid change command", strings.ToUpper(in.Cmd))
 			}
 			if _, err := applyConfig(st, in, lexer{escape: escape, lookup: st.lookup}); err != nil {
-				return nil, err
+				return v1.Config{}, err
 			}
 		}
 	}
-	return &st.config, nil
+	return st.config, nil
 }
 
 func jsonString(v []string) string {

@@ -288,14 +288,14 @@ func TestBuildFailures(t *testing.T) {
 }
 
 func TestApplyChanges(t *testing.T) {
-	cfg, err := ApplyChanges([]string{`CMD ["/bin/sh"]`, "ENV A=1 B=2", "EXPOSE 80/udp", "WORKDIR /srv"})
+	cfg, err := ApplyChanges(v1.Config{Env: []string{"A=0", "PATH=/bin"}}, []string{`CMD ["/bin/sh"]`, "ENV A=1 B=2", "EXPOSE 80/udp", "WORKDIR /srv"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(cfg.Cmd, []string{"/bin/sh"}) || !reflect.DeepEqual(cfg.Env, []string{"A=1", "B=2"}) || cfg.WorkingDir != "/srv" {
+	if !reflect.DeepEqual(cfg.Cmd, []string{"/bin/sh"}) || !reflect.DeepEqual(cfg.Env, []string{"A=1", "PATH=/bin", "B=2"}) || cfg.WorkingDir != "/srv" {
 		t.Errorf("config = %+v", cfg)
 	}
-	if _, err := ApplyChanges([]string{"RUN rm -rf /"}); err == nil {
+	if _, err := ApplyChanges(v1.Config{}, []string{"RUN rm -rf /"}); err == nil {
 		t.Error("RUN accepted as a change")
 	}
 }
