@@ -321,8 +321,11 @@ func (r *renderer) port(s *Service, p Port) {
 		// A client seen recently goes back to its endpoint (refreshing the
 		// timeout); new clients are spread and remembered.
 		for i, ep := range p.Endpoints {
-			set := "aff-" + id + "/" + ep.IP.String() + "/" + itoa(ep.Port)
-			r.sets = append(r.sets, affinitySet{set, int64(s.Affinity.Seconds())})
+			// The timeout is part of the name: a set's timeout cannot change
+			// in place, so a new timeout makes new sets and rewrites the chain.
+			timeout := int64(s.Affinity.Seconds())
+			set := fmt.Sprintf("aff-%s/%s/%d/%ds", id, ep.IP, ep.Port, timeout)
+			r.sets = append(r.sets, affinitySet{set, timeout})
 			update[i] = "update @" + set + " { ip saddr } "
 			rules = append(rules, "ip saddr @"+set+" "+update[i]+dnat(ep))
 		}

@@ -60,9 +60,9 @@ func TestRender(t *testing.T) {
 			"chain ext-default/hello/tcp/8200 {\n\t\tmeta mark set meta mark | 0x4000\n\t\tgoto svc-default/hello/tcp/8200\n",
 		}, nil},
 		{"client IP affinity", []Service{hello(func(s *Service) { three(s); s.Affinity = 60 * time.Second })}, []string{
-			"set aff-default/hello/tcp/8200/10.244.0.6/8000 { type ipv4_addr ; flags dynamic,timeout ; timeout 60s ; }",
-			"ip saddr @aff-default/hello/tcp/8200/10.244.0.6/8000 update @aff-default/hello/tcp/8200/10.244.0.6/8000 { ip saddr } meta l4proto tcp dnat to 10.244.0.6:8000",
-			"numgen random mod 3 == 0 update @aff-default/hello/tcp/8200/10.244.0.5/8000 { ip saddr } meta l4proto tcp dnat to 10.244.0.5:8000",
+			"set aff-default/hello/tcp/8200/10.244.0.6/8000/60s { type ipv4_addr ; flags dynamic,timeout ; timeout 60s ; }",
+			"ip saddr @aff-default/hello/tcp/8200/10.244.0.6/8000/60s update @aff-default/hello/tcp/8200/10.244.0.6/8000/60s { ip saddr } meta l4proto tcp dnat to 10.244.0.6:8000",
+			"numgen random mod 3 == 0 update @aff-default/hello/tcp/8200/10.244.0.5/8000/60s { ip saddr } meta l4proto tcp dnat to 10.244.0.5:8000",
 		}, nil},
 		{"node-local endpoint is not in the hairpin set", []Service{hello(func(s *Service) { s.Ports[0].Endpoints = []Endpoint{ep("172.20.0.2", 6443)} })},
 			[]string{"dnat to 172.20.0.2:6443"}, []string{"add element ip berth-test hairpin"}},
