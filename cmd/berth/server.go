@@ -25,6 +25,7 @@ import (
 	"github.com/berth-dev/berth/internal/apiserver/nodeproxy"
 	"github.com/berth-dev/berth/internal/apiserver/openapi"
 	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/metricsapi"
 	"github.com/berth-dev/berth/internal/storage"
 )
 
@@ -71,6 +72,7 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 	if err != nil {
 		return fmt.Errorf("loopback client: %w", err)
 	}
+	metrics := metricsapi.NewScraper(loopback, log.With("component", "metrics-scraper"))
 	api := apiserver.New(apiserver.Config{
 		Store:     store,
 		PKI:       pki,
@@ -78,7 +80,13 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 		Admission: adm,
 		NodeProxy: nodeproxy.New(loopback, pki.KubeletClient),
 		OpenAPI:   openapi.New(kinds.All(), log.With("component", "openapi")),
-		Log:       log.With("component", "apiserver"),
+		Extensions: []apiserver.Extension{{
+			Prefix:     metricsapi.Prefix,
+			Handler:    metricsapi.New(metrics, log.With("component", "metricsapi")),
+			Aggregated: metricsapi.AggregatedDiscovery(),
+			Legacy:     metricsapi.LegacyGroup(),
+		}},
+		Log: log.With("component", "apiserver"),
 	})
 	ln, err := net.Listen("tcp", net.JoinHostPort(o.BindAddress, strconv.Itoa(o.HTTPSPort)))
 	if err != nil {
@@ -104,6 +112,7 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 		return nil
 	})
 	g.Go(func() error { return store.RunCompactor(ctx) })
+	g.Go(func() error { return metrics.Run(ctx) })
 	g.Go(func() error {
 		if err := apiserver.Bootstrap(ctx, admin, advertise, o.HTTPSPort); err != nil {
 			return fmt.Errorf("bootstrap cluster objects: %w", err)

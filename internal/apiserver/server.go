@@ -37,7 +37,9 @@ type Config struct {
 	NodeProxy nodeproxy.Handler
 	// OpenAPI serves /openapi/v2 and /openapi/v3...; nil answers 404.
 	OpenAPI http.Handler
-	Log     *slog.Logger
+	// Extensions are API groups served by handlers of their own (metrics.k8s.io).
+	Extensions []Extension
+	Log        *slog.Logger
 }
 
 // Server is the API server's http.Handler.
@@ -64,6 +66,7 @@ func New(cfg Config) *Server {
 	}
 	s.disc = buildDiscovery(kinds.All())
 	s.routes()
+	s.addExtensions(cfg.Extensions)
 	if cfg.Store != nil {
 		// Watch hubs for every resource from the start, so that the first
 		// informers' watches (after their lists) are served from them too.
