@@ -17,53 +17,29 @@ type lexer struct {
 	lookup func(name string) (string, bool)
 }
 
-// word processes one word: quotes removed, variables expanded, no splitting.
+// word processes one word (split with splitRaw): quotes removed,
+// variables expanded.
 func (l lexer) word(s string) (string, error) {
-	words, err := l.process(s, false)
-	if err != nil {
-		return "", err
-	}
-	return strings.Join(words, ""), nil
-}
-
-// words splits s on unquoted whitespace, then processes each word.
-func (l lexer) words(s string) ([]string, error) {
-	return l.process(s, true)
-}
-
-func (l lexer) process(s string, split bool) ([]string, error) {
 	rs := []rune(s)
-	var out []string
 	var cur strings.Builder
-	inWord := false
 	for i := 0; i < len(rs); i++ {
 		c := rs[i]
 		switch {
-		case split && unicode.IsSpace(c):
-			if inWord {
-				out = append(out, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-			continue
 		case c == l.escape:
-			inWord = true
 			if i+1 < len(rs) {
 				i++
 				cur.WriteRune(rs[i])
 			}
 			continue
 		case c == '\'':
-			inWord = true
 			end := indexRune(rs, i+1, '\'')
 			if end < 0 {
-				return nil, fmt.Errorf("unexpected end of statement while looking for matching single-quote in %q", s)
+				return "", fmt.Errorf("unexpected end of statement while looking for matching single-quote in %q", s)
 			}
 			cur.WriteString(string(rs[i+1 : end]))
 			i = end
 			continue
 		case c == '"':
-			inWord = true
 			j := i + 1
 			for ; j < len(rs) && rs[j] != '"'; j++ {
 				switch {
@@ -73,7 +49,7 @@ func (l lexer) process(s string, split bool) ([]string, error) {
 				case rs[j] == '$':
 					n, v, err := l.expand(rs, j)
 					if err != nil {
-						return nil, err
+						return "", err
 					}
 					cur.WriteString(v)
 					j = n - 1
@@ -82,27 +58,22 @@ func (l lexer) process(s string, split bool) ([]string, error) {
 				}
 			}
 			if j >= len(rs) {
-				return nil, fmt.Errorf("unexpected end of statement while looking for matching double-quote in %q", s)
+				return "", fmt.Errorf("unexpected end of statement while looking for matching double-quote in %q", s)
 			}
 			i = j
 			continue
 		case c == '$':
 			n, v, err := l.expand(rs, i)
 			if err != nil {
-				return nil, err
+				return "", err
 			}
-			inWord = true
 			cur.WriteString(v)
 			i = n - 1
 			continue
 		}
-		inWord = true
 		cur.WriteRune(c)
 	}
-	if inWord || !split {
-		out = append(out, cur.String())
-	}
-	return out, nil
+	return cur.String(), nil
 }
 
 // expand reads the variable reference starting at rs[i] == '$' and returns

@@ -150,9 +150,8 @@ func TestLexer(t *testing.T) {
 			t.Errorf("word(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
-	words, err := l.words(`a "b c" $SP`)
-	if err != nil || !reflect.DeepEqual(words, []string{"a", "b c", "a b"}) {
-		t.Errorf("words = %q, %v", words, err)
+	if got := splitRaw(`a "b c" d\ e 'f g'`, '\\'); !reflect.DeepEqual(got, []string{"a", `"b c"`, `d\ e`, `'f g'`}) {
+		t.Errorf("splitRaw = %q", got)
 	}
 	if _, err := l.word(`"open`); err == nil {
 		t.Error("unterminated quote accepted")
