@@ -35,8 +35,30 @@ func eventKind(k *Kind) {
 	k.Row = func(obj runtime.Object) []interface{} { return eventRow(obj.(*corev1.Event)) }
 	k.Fields = func(obj runtime.Object) fields.Set { return eventFields(obj.(*corev1.Event)) }
 	setValidation(k, dnsSubdomain, func(obj runtime.Object) field.ErrorList {
-		return validateEventType(obj.(*corev1.Event).Type, field.NewPath("type"), false)
+		e := obj.(*corev1.Event)
+		errs := validateEventType(e.Type, field.NewPath("type"), false)
+		return append(errs, validateEventNamespace(e)...)
 	}, nil)
+}
+
+// validateEventNamespace is upstream's legacy event rule: an event lives
+// in its object's namespace; one about a cluster-scoped object lives in
+// "default" (or kube-system, for events of the new style).
+func validateEventNamespace(e *corev1.Event) field.ErrorList {
+	ns := e.InvolvedObject.Namespace
+	var ok bool
+	switch {
+	case ns != "":
+		ok = e.Namespace == ns || !e.EventTime.IsZero()
+	case e.EventTime.IsZero():
+		ok = e.Namespace == "" || e.Namespace == metav1.NamespaceDefault
+	default:
+		ok = e.Namespace == metav1.NamespaceDefault || e.Namespace == metav1.NamespaceSystem
+	}
+	if ok {
+		return nil
+	}
+	return field.ErrorList{field.Invalid(field.NewPath("involvedObject", "namespace"), ns, "does not match event.namespace")}
 }
 
 func eventsV1Kind(k *Kind) {
@@ -81,6 +103,10 @@ func eventsV1Kind(k *Kind) {
 		}
 		if len(e.Note) > 1024 {
 			errs = append(errs, field.TooLong(field.NewPath("note"), "", 1024))
+		}
+		for _, err := range validateEventNamespace(eventV1ToCore(e)) {
+			err.Field = "regarding.namespace"
+			errs = append(errs, err)
 		}
 		return errs
 	}, nil)

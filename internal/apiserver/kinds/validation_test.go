@@ -120,6 +120,11 @@ func TestValidate(t *testing.T) {
 		{"node taint effect", "nodes", "", &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"},
 			Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: "k", Effect: "Sometimes"}}}},
 			`spec.taints[0].effect: Unsupported value: "Sometimes": supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"`},
+		{"event in another namespace than its object", "events", "", &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e", Namespace: "default"},
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "p", Namespace: "team"}},
+			`involvedObject.namespace: Invalid value: "team": does not match event.namespace`},
+		{"node event in default", "events", "", &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e", Namespace: "default"},
+			InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: "n1"}}, ""},
 		{"configmap key", "configmaps", "", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "default"},
 			Data: map[string]string{"a b": "1"}}, `data[a b]: Invalid value: "a b": a valid config key must consist of alphanumeric characters`},
 	}
