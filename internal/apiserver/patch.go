@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -153,7 +154,12 @@ func (s *Server) applyMutation(rq *request, body []byte, manager string) (func(r
 		}
 		out, err := fm.Apply(live, patchObj.DeepCopy(), manager, force)
 		if err != nil {
-			return nil, err
+			var status apierrors.APIStatus
+			if errors.As(err, &status) {
+				return nil, err // 409 conflicts
+			}
+			// The apply configuration does not fit the schema: the caller's mistake.
+			return nil, apierrors.NewBadRequest(err.Error())
 		}
 		out.GetObjectKind().SetGroupVersionKind(k.GVK)
 		return out, nil

@@ -84,9 +84,13 @@ func (s *Server) serveGeneric(rq *request) error {
 			return apierrors.NewMethodNotSupported(gr(rq.kind), "POST")
 		}
 		return s.create(rq)
-	case "update":
-		return s.update(rq)
-	case "patch":
+	case "update", "patch":
+		if rq.name == "" {
+			return apierrors.NewMethodNotSupported(gr(rq.kind), rq.r.Method)
+		}
+		if rq.verb == "update" {
+			return s.update(rq)
+		}
 		return s.patch(rq)
 	case "delete":
 		if rq.sub != "" {
