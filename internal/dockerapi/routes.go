@@ -7,6 +7,8 @@ func (s *Server) routes() {
 	s.handle("GET /info", s.info)
 	s.handle("GET /system/df", s.systemDF)
 	s.handle("POST /auth", s.auth)
+	s.handle("GET /networks", s.networks)
+	s.handle("GET /volumes", s.volumes)
 
 	s.handle("/images/", s.images)
 	s.handle("POST /build", s.build)
@@ -38,7 +40,7 @@ func (s *Server) routes() {
 	s.handle("POST /containers/{id}/pause", notImplemented("pause"))
 	s.handle("POST /containers/{id}/unpause", notImplemented("unpause"))
 	s.handle("POST /containers/{id}/update", notImplemented("container update"))
-	s.handle("GET /networks", notImplemented("networks"))
-	s.handle("GET /volumes", notImplemented("volumes"))
+	s.handle("POST /networks/create", notImplemented("user-defined networks"))
+	s.handle("POST /volumes/create", notImplemented("volume create (use -v NAME:/path)"))
 	s.handle("POST /session", notImplemented("BuildKit sessions"))
 }
