@@ -239,16 +239,19 @@ func (e *Engine) storedImageByID(id string) (v1.Image, error) {
 }
 
 // remoteOptions are the go-containerregistry options for one endpoint.
-func (e *Engine) remoteOptions(ctx context.Context, regs *Registries, ep endpoint, creds *Credentials) ([]remote.Option, error) {
+func (e *Engine) remoteOptions(ctx context.Context, regs *Registries, ep endpoint, creds *Credentials, kc authn.Keychain) ([]remote.Option, error) {
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithPlatform(v1.Platform{OS: "linux", Architecture: hostArch()})}
-	var auth authn.Authenticator = authn.Anonymous
-	if creds != nil {
-		auth = authn.FromConfig(authn.AuthConfig{Username: creds.Username, Password: creds.Password, Auth: creds.Auth,
-			IdentityToken: creds.IdentityToken, RegistryToken: creds.RegistryToken})
-	} else if a := regs.authFor(ep.Host); a != nil {
-		auth = a
+	switch a := regs.authFor(ep.Host); {
+	case creds != nil:
+		opts = append(opts, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: creds.Username, Password: creds.Password,
+			Auth: creds.Auth, IdentityToken: creds.IdentityToken, RegistryToken: creds.RegistryToken})))
+	case a != nil:
+		opts = append(opts, remote.WithAuth(a))
+	case kc != nil:
+		opts = append(opts, remote.WithAuthFromKeychain(kc))
+	default:
+		opts = append(opts, remote.WithAuth(authn.Anonymous))
 	}
-	opts = append(opts, remote.WithAuth(auth))
 	t, err := regs.transportFor(ep.Host)
 	if err != nil {
 		return nil, err
@@ -278,7 +281,7 @@ func (e *Engine) Pull(ctx context.Context, ref string, opts PullOptions) (*Image
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, ref, err)
 		}
-		ropts, err := e.remoteOptions(ctx, regs, ep, creds(opts.Credentials))
+		ropts, err := e.remoteOptions(ctx, regs, ep, creds(opts.Credentials), opts.Keychain)
 		if err != nil {
 			return nil, err
 		}
@@ -377,7 +380,7 @@ func (e *Engine) Push(ctx context.Context, ref string, opts PushOptions) (string
 	if err != nil {
 		return "", fmt.Errorf("%w: push %s: %w", ErrInvalid, ref, err)
 	}
-	ropts, err := e.remoteOptions(ctx, regs, ep, creds(opts.Credentials))
+	ropts, err := e.remoteOptions(ctx, regs, ep, creds(opts.Credentials), opts.Keychain)
 	if err != nil {
 		return "", err
 	}

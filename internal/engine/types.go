@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -92,12 +93,17 @@ type Credentials struct {
 type PullOptions struct {
 	// Credentials override registries.yaml for the registry being contacted.
 	Credentials *Credentials
-	Progress    ProgressFunc
+	// Keychain is asked for hosts that have neither Credentials nor
+	// registries.yaml credentials (authn.DefaultKeychain reads
+	// ~/.docker/config.json; the kubelet can wrap imagePullSecrets).
+	Keychain authn.Keychain
+	Progress ProgressFunc
 }
 
 // PushOptions control Push.
 type PushOptions struct {
 	Credentials *Credentials
+	Keychain    authn.Keychain
 	Progress    ProgressFunc
 }
 
