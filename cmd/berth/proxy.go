@@ -61,6 +61,7 @@ func runProxy(ctx context.Context, n *nodeEnv) error {
 		Table:       proxy.TableName(n.opts.DataDir),
 		ClusterCIDR: netip.MustParsePrefix(defaultClusterCIDR),
 		ServiceCIDR: netip.MustParsePrefix(defaultServiceCIDR),
+		NodeName:    nodeName,
 		Override: proxy.Override{
 			proxy.OverrideKey(metav1.NamespaceSystem, "kube-dns", "udp", 53): dnsEP,
 			proxy.OverrideKey(metav1.NamespaceSystem, "kube-dns", "tcp", 53): dnsEP,

@@ -21,7 +21,11 @@ type Service struct {
 	ExternalIPs []netip.Addr
 	// Affinity is the ClientIP session affinity timeout; 0 means none.
 	Affinity time.Duration
-	Ports    []Port
+	// InternalLocal and ExternalLocal are internalTrafficPolicy and
+	// externalTrafficPolicy Local: only this node's endpoints serve that
+	// traffic, and external traffic keeps its source address.
+	InternalLocal, ExternalLocal bool
+	Ports                        []Port
 }
 
 // Port is one Service port with the endpoints traffic to it goes to.
@@ -38,6 +42,7 @@ type Port struct {
 type Endpoint struct {
 	IP   netip.Addr
 	Port int32
+	Node string // nodeName of the endpoint, "" if unknown
 }
 
 // Override replaces the endpoints of one Service port, keyed by
@@ -95,6 +100,8 @@ func BuildModel(svcs []*corev1.Service, eps []*discoveryv1.EndpointSlice, over O
 				m.Affinity = time.Duration(*c.ClientIP.TimeoutSeconds) * time.Second
 			}
 		}
+		m.InternalLocal = svc.Spec.InternalTrafficPolicy != nil && *svc.Spec.InternalTrafficPolicy == corev1.ServiceInternalTrafficPolicyLocal
+		m.ExternalLocal = svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
 		nodePorts := svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer
 		for _, sp := range svc.Spec.Ports {
 			proto := strings.ToLower(string(cmp.Or(sp.Protocol, corev1.ProtocolTCP)))
@@ -139,7 +146,7 @@ func endpointsFor(ss []*discoveryv1.EndpointSlice, name string, proto corev1.Pro
 			if err != nil || !a.Is4() {
 				continue
 			}
-			ep := Endpoint{IP: a, Port: port}
+			ep := Endpoint{IP: a, Port: port, Node: derefOr(e.NodeName, "")}
 			switch {
 			case derefOr(e.Conditions.Ready, true):
 				ready = append(ready, ep)
@@ -152,7 +159,7 @@ func endpointsFor(ss []*discoveryv1.EndpointSlice, name string, proto corev1.Pro
 		ready = draining
 	}
 	slices.SortFunc(ready, func(a, b Endpoint) int {
-		return cmp.Or(a.IP.Compare(b.IP), cmp.Compare(a.Port, b.Port))
+		return cmp.Or(a.IP.Compare(b.IP), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Node, b.Node))
 	})
 	return slices.Compact(ready)
 }

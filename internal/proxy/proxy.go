@@ -33,6 +33,7 @@ type Config struct {
 	Table       string
 	ClusterCIDR netip.Prefix
 	ServiceCIDR netip.Prefix
+	NodeName    string
 	// Override replaces endpoints of some Service ports (the node-local DNS).
 	Override Override
 	// MinSyncInterval spaces syncs so a burst of changes costs one apply;
@@ -113,7 +114,7 @@ func (p *Proxier) Sync(ctx context.Context) error {
 		return fmt.Errorf("list endpointslices: %w", err)
 	}
 	model := BuildModel(svcs, eps, p.cfg.Override)
-	script, objs := Render(RenderConfig{Table: p.cfg.Table, ClusterCIDR: p.cfg.ClusterCIDR, ServiceCIDR: p.cfg.ServiceCIDR}, model, p.prev)
+	script, objs := Render(RenderConfig{Table: p.cfg.Table, NodeName: p.cfg.NodeName, ClusterCIDR: p.cfg.ClusterCIDR, ServiceCIDR: p.cfg.ServiceCIDR}, model, p.prev)
 	if err := p.cfg.Apply(ctx, script); err != nil {
 		p.prev = nil
 		return fmt.Errorf("apply %d services: %w", len(model), err)

@@ -19,6 +19,8 @@ type RenderConfig struct {
 	// ServiceCIDR holds the ClusterIPs; traffic to it from outside the pod
 	// network is marked for masquerade once, before the Service lookup.
 	ServiceCIDR netip.Prefix
+	// NodeName is this node: Local traffic policies use its endpoints only.
+	NodeName string
 	// ClusterCIDR is the pod network: ClusterIP traffic from outside it (the
 	// node itself, other hosts) is masqueraded so replies come back here.
 	ClusterCIDR netip.Prefix
@@ -311,29 +313,87 @@ func (r *renderer) port(s *Service, p Port) {
 		}
 		return
 	}
-	svcChain := "svc-" + id
+	var local []Endpoint
+	for _, ep := range p.Endpoints {
+		if ep.Node != "" && ep.Node == r.cfg.NodeName {
+			local = append(local, ep)
+		}
+	}
+	clusterKey := fmt.Sprintf("%s . %s . %d", s.ClusterIP, p.Protocol, p.Port)
+	svcChain := ""
+	switch {
+	case !s.InternalLocal:
+		svcChain = r.balance("svc-"+id, s, p.Protocol, p.Endpoints)
+	case len(local) > 0:
+		svcChain = r.balance("svc-"+id, s, p.Protocol, local)
+	}
+	if svcChain != "" {
+		r.element(&r.serviceIPs, clusterKey, "goto "+svcChain)
+	} else {
+		// internalTrafficPolicy Local without a local endpoint: dropped, as upstream.
+		r.element(&r.noEndpoints, clusterKey, "drop")
+	}
+	if len(s.ExternalIPs) == 0 && p.NodePort == 0 {
+		return
+	}
+	extChain := "ext-" + id
+	var ext []string
+	if !s.ExternalLocal {
+		// Traffic from outside always masquerades, so replies return through
+		// this node whichever endpoint serves it.
+		ext = []string{fmt.Sprintf("meta mark set meta mark | %#x", MasqueradeMark), "goto " + svcChain}
+		if svcChain == "" {
+			ext = []string{"drop"}
+		}
+	} else {
+		// externalTrafficPolicy Local keeps the client's address: no
+		// masquerade, only this node's endpoints. Pods and the node itself
+		// are not "external" and take the cluster path (upstream does the same).
+		if svcChain != "" {
+			ext = append(ext,
+				fmt.Sprintf("ip saddr %s goto %s", r.cfg.ClusterCIDR, svcChain),
+				fmt.Sprintf("fib saddr type local meta mark set meta mark | %#x", MasqueradeMark),
+				"fib saddr type local goto "+svcChain)
+		}
+		if len(local) > 0 {
+			ext = append(ext, "goto "+r.balance("svl-"+id, s, p.Protocol, local))
+		} else {
+			ext = append(ext, "drop")
+		}
+	}
+	r.chains = append(r.chains, chain{extChain, ext})
+	for _, ip := range s.ExternalIPs {
+		r.element(&r.serviceIPs, fmt.Sprintf("%s . %s . %d", ip, p.Protocol, p.Port), "goto "+extChain)
+	}
+	if p.NodePort != 0 {
+		r.element(&r.nodePorts, fmt.Sprintf("%s . %d", p.Protocol, p.NodePort), "goto "+extChain)
+	}
+}
+
+// balance adds a chain that DNATs to one of eps at random (rule i of n
+// matches 1 in n-i), with ClientIP affinity if s has it, and returns its name.
+func (r *renderer) balance(name string, s *Service, proto string, eps []Endpoint) string {
 	var rules []string
 	dnat := func(ep Endpoint) string {
-		return fmt.Sprintf("meta l4proto %s dnat to %s:%d", p.Protocol, ep.IP, ep.Port)
+		return fmt.Sprintf("meta l4proto %s dnat to %s:%d", proto, ep.IP, ep.Port)
 	}
-	update := make([]string, len(p.Endpoints))
+	update := make([]string, len(eps))
 	if s.Affinity > 0 {
 		// A client seen recently goes back to its endpoint (refreshing the
 		// timeout); new clients are spread and remembered.
-		for i, ep := range p.Endpoints {
+		for i, ep := range eps {
 			// The timeout is part of the name: a set's timeout cannot change
 			// in place, so a new timeout makes new sets and rewrites the chain.
 			timeout := int64(s.Affinity.Seconds())
-			set := fmt.Sprintf("aff-%s/%s/%d/%ds", id, ep.IP, ep.Port, timeout)
+			set := fmt.Sprintf("aff-%s/%s/%d/%ds", name, ep.IP, ep.Port, timeout)
 			r.sets = append(r.sets, affinitySet{set, timeout})
 			update[i] = "update @" + set + " { ip saddr } "
 			rules = append(rules, "ip saddr @"+set+" "+update[i]+dnat(ep))
 		}
 	}
-	n := len(p.Endpoints)
-	for i, ep := range p.Endpoints {
+	for i, ep := range eps {
 		pick := ""
-		if left := n - i; left > 1 {
+		if left := len(eps) - i; left > 1 {
 			pick = fmt.Sprintf("numgen random mod %d == 0 ", left)
 		}
 		rules = append(rules, pick+update[i]+dnat(ep))
@@ -344,24 +404,8 @@ func (r *renderer) port(s *Service, p Port) {
 			r.hairpin = append(r.hairpin, ep.IP.String()+" . "+ep.IP.String())
 		}
 	}
-	r.chains = append(r.chains, chain{svcChain, rules})
-	r.element(&r.serviceIPs, fmt.Sprintf("%s . %s . %d", s.ClusterIP, p.Protocol, p.Port), "goto "+svcChain)
-	if len(s.ExternalIPs) == 0 && p.NodePort == 0 {
-		return
-	}
-	// Traffic from outside always masquerades, so replies return through
-	// this node whichever endpoint serves it.
-	extChain := "ext-" + id
-	r.chains = append(r.chains, chain{extChain, []string{
-		fmt.Sprintf("meta mark set meta mark | %#x", MasqueradeMark),
-		"goto " + svcChain,
-	}})
-	for _, ip := range s.ExternalIPs {
-		r.element(&r.serviceIPs, fmt.Sprintf("%s . %s . %d", ip, p.Protocol, p.Port), "goto "+extChain)
-	}
-	if p.NodePort != 0 {
-		r.element(&r.nodePorts, fmt.Sprintf("%s . %d", p.Protocol, p.NodePort), "goto "+extChain)
-	}
+	r.chains = append(r.chains, chain{name, rules})
+	return name
 }
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }

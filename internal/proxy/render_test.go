@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-var testCfg = RenderConfig{Table: "berth-test", ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"), ServiceCIDR: netip.MustParsePrefix("10.96.0.0/12")}
+var testCfg = RenderConfig{Table: "berth-test", NodeName: "node1", ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"), ServiceCIDR: netip.MustParsePrefix("10.96.0.0/12")}
 
 func ep(ip string, port int32) Endpoint { return Endpoint{IP: netip.MustParseAddr(ip), Port: port} }
 
@@ -60,12 +60,28 @@ func TestRender(t *testing.T) {
 			"chain ext-default/hello/tcp/8200 {\n\t\tmeta mark set meta mark | 0x4000\n\t\tgoto svc-default/hello/tcp/8200\n",
 		}, nil},
 		{"client IP affinity", []Service{hello(func(s *Service) { three(s); s.Affinity = 60 * time.Second })}, []string{
-			"set aff-default/hello/tcp/8200/10.244.0.6/8000/60s { type ipv4_addr ; flags dynamic,timeout ; timeout 60s ; }",
-			"ip saddr @aff-default/hello/tcp/8200/10.244.0.6/8000/60s update @aff-default/hello/tcp/8200/10.244.0.6/8000/60s { ip saddr } meta l4proto tcp dnat to 10.244.0.6:8000",
-			"numgen random mod 3 == 0 update @aff-default/hello/tcp/8200/10.244.0.5/8000/60s { ip saddr } meta l4proto tcp dnat to 10.244.0.5:8000",
+			"set aff-svc-default/hello/tcp/8200/10.244.0.6/8000/60s { type ipv4_addr ; flags dynamic,timeout ; timeout 60s ; }",
+			"ip saddr @aff-svc-default/hello/tcp/8200/10.244.0.6/8000/60s update @aff-svc-default/hello/tcp/8200/10.244.0.6/8000/60s { ip saddr } meta l4proto tcp dnat to 10.244.0.6:8000",
+			"numgen random mod 3 == 0 update @aff-svc-default/hello/tcp/8200/10.244.0.5/8000/60s { ip saddr } meta l4proto tcp dnat to 10.244.0.5:8000",
 		}, nil},
 		{"node-local endpoint is not in the hairpin set", []Service{hello(func(s *Service) { s.Ports[0].Endpoints = []Endpoint{ep("172.20.0.2", 6443)} })},
 			[]string{"dnat to 172.20.0.2:6443"}, []string{"add element ip berth-test hairpin"}},
+		{"internalTrafficPolicy Local uses this node's endpoints", []Service{hello(func(s *Service) {
+			s.InternalLocal = true
+			s.Ports[0].Endpoints = []Endpoint{{IP: netip.MustParseAddr("10.244.0.5"), Port: 8000, Node: "node1"}, {IP: netip.MustParseAddr("10.244.1.5"), Port: 8000, Node: "node2"}}
+		})}, []string{"\t\tmeta l4proto tcp dnat to 10.244.0.5:8000\n\t}"}, []string{"10.244.1.5:8000", "numgen"}},
+		{"internalTrafficPolicy Local without local endpoints drops", []Service{hello(func(s *Service) {
+			s.InternalLocal = true
+			s.Ports[0].Endpoints = []Endpoint{{IP: netip.MustParseAddr("10.244.1.5"), Port: 8000, Node: "node2"}}
+		})}, []string{"no-endpoint-services { 10.96.0.20 . tcp . 8200 : drop }"}, []string{"chain svc-"}},
+		{"externalTrafficPolicy Local keeps the source and this node's endpoints", []Service{hello(func(s *Service) {
+			s.ExternalLocal = true
+			s.Ports[0].NodePort = 30080
+			s.Ports[0].Endpoints = []Endpoint{{IP: netip.MustParseAddr("10.244.0.5"), Port: 8000, Node: "node1"}, {IP: netip.MustParseAddr("10.244.1.5"), Port: 8000, Node: "node2"}}
+		})}, []string{
+			"chain ext-default/hello/tcp/8200 {\n\t\tip saddr 10.244.0.0/16 goto svc-default/hello/tcp/8200\n\t\tfib saddr type local meta mark set meta mark | 0x4000\n\t\tfib saddr type local goto svc-default/hello/tcp/8200\n\t\tgoto svl-default/hello/tcp/8200\n",
+			"chain svl-default/hello/tcp/8200 {\n\t\tmeta l4proto tcp dnat to 10.244.0.5:8000\n\t}",
+		}, nil},
 		{"first of two services claiming one external IP wins", []Service{
 			hello(func(s *Service) { s.ExternalIPs = []netip.Addr{netip.MustParseAddr("172.20.1.30")} }),
 			hello(func(s *Service) {
@@ -142,6 +158,14 @@ func TestRenderParses(t *testing.T) {
 		hello(func(s *Service) {
 			s.Name, s.ClusterIP = "empty", netip.MustParseAddr("10.96.0.21")
 			s.Ports[0].Endpoints, s.Ports[0].NodePort = nil, 30081
+		}),
+		hello(func(s *Service) {
+			s.Name, s.ClusterIP = "local", netip.MustParseAddr("10.96.0.22")
+			s.ExternalLocal, s.Ports[0].NodePort = true, 30082
+			s.Ports[0].Endpoints = []Endpoint{{IP: netip.MustParseAddr("10.244.0.5"), Port: 8000, Node: "node1"}}
+		}),
+		hello(func(s *Service) {
+			s.Name, s.ClusterIP, s.InternalLocal = "nolocal", netip.MustParseAddr("10.96.0.23"), true
 		}),
 	}
 	first, objs := Render(testCfg, svcs, nil)
