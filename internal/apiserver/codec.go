@@ -96,8 +96,12 @@ func decodeAs(w http.ResponseWriter, mediaType string, data []byte, gvk schema.G
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", gvk.Kind, gvk.Version, gvk.Kind, err))
 		}
 	}
-	if actual != nil && *actual != gvk {
+	switch {
+	case actual == nil || *actual == gvk:
+	case actual.GroupVersion() != gvk.GroupVersion():
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("the API version in the data (%s) does not match the expected API version (%s)", actual.GroupVersion(), gvk.GroupVersion()))
+	default:
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("the kind in the data (%s) does not match the expected kind (%s)", actual.Kind, gvk.Kind))
 	}
 	obj.GetObjectKind().SetGroupVersionKind(gvk)
 	return obj, nil

@@ -52,3 +52,11 @@ func unsupportedMediaType(mt string) error {
 		Message: fmt.Sprintf("the body of the request was in an unknown format %q - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf", mt),
 	}}
 }
+
+// errNoResource is upstream's answer for a path that names no served resource.
+func errNoResource() error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusNotFound, Reason: metav1.StatusReasonNotFound,
+		Message: "the server could not find the requested resource",
+	}}
+}

@@ -29,13 +29,13 @@ var streamingSubresources = map[string]bool{"log": true, "exec": true, "attach":
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, gv schema.GroupVersion, rest string) {
 	ns, resource, name, sub, ok := parseResourcePath(rest)
 	if !ok {
-		writeError(w, apierrors.NewNotFound(schema.GroupResource{}, ""))
+		writeError(w, errNoResource())
 		return
 	}
 	k := s.byGVR[gv.WithResource(resource)]
 	if k == nil || (!k.Namespaced && ns != "") || (k.Namespaced && ns == "" && name != "") ||
 		(sub != "" && !k.HasSubresource(sub)) || (sub != "" && name == "") {
-		writeError(w, apierrors.NewNotFound(gv.WithResource(resource).GroupResource(), name))
+		writeError(w, errNoResource())
 		return
 	}
 	rq := &request{w: w, r: r, q: r.URL.Query(), user: auth.Authenticate(r), kind: k, namespace: ns, name: name, sub: sub}

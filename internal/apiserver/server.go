@@ -94,6 +94,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/api/", s.serveAPI)
 	s.mux.HandleFunc("/apis", s.serveAPI)
 	s.mux.HandleFunc("/apis/", s.serveAPI)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, errNoResource()) })
 }
 
 // serveAPI serves discovery documents and resource paths.
@@ -103,7 +104,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	gv, rest, ok := splitAPIPath(r.URL.Path)
 	if !ok || rest == "" {
-		writeError(w, apierrors.NewNotFound(schema.GroupResource{}, ""))
+		writeError(w, errNoResource())
 		return
 	}
 	s.serveResource(w, r, gv, rest)
