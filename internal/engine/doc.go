@@ -16,7 +16,12 @@
 //	images.json            image index and tags (written temp + rename)
 //	l/<16 hex of diffID>/  an unpacked layer, an overlay lower dir
 //	containers/<id>/       meta.json, config.json (OCI bundle), upper/, work/,
-//	                       rootfs/ (overlay mount), state.json (shim), container.log
+//	                       rootfs/ (overlay mount), state.json (shim), container.log,
+//	                       netns (bind mount, --network none only), shim.json, shim.log
 //	run/<id[:12]>.sock     the shim's control socket
 //	runc/                  runc --root
+//	trash/                 removed containers whose files are still being deleted
+//
+// cgroups live under CgroupRoot(DATA_DIR) (/berth-<hash>/<id>) unless the
+// caller names a parent. Reset undoes everything on the host for a data dir.
 package engine
