@@ -56,6 +56,13 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return nil, err
+	}
+	// runc refuses a rootfs path that goes through a symlink.
+	if root, err = filepath.EvalSymlinks(root); err != nil {
+		return nil, err
+	}
 	cfg.Root = root
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)

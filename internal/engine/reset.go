@@ -26,6 +26,10 @@ func Reset(ctx context.Context, dataDir string) error {
 	if err != nil {
 		return err
 	}
+	// The engine names cgroups after the resolved path (see New).
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r
+	}
 	eroot := filepath.Join(root, "engine")
 	ents, err := os.ReadDir(filepath.Join(eroot, "containers"))
 	if errors.Is(err, os.ErrNotExist) {
