@@ -87,3 +87,15 @@ func (d diskBlobs) Delete(_ context.Context, _ string, h v1.Hash) error {
 	}
 	return err
 }
+
+// adopt moves a file whose content hashes to h into the store.
+func (d diskBlobs) adopt(path string, h v1.Hash) error {
+	dir := filepath.Join(d.dir, h.Algorithm)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("store blob %s: %w", h, err)
+	}
+	if err := os.Rename(path, d.path(h)); err != nil {
+		return fmt.Errorf("store blob %s: %w", h, err)
+	}
+	return nil
+}

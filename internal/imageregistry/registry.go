@@ -30,12 +30,18 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
 	store := manifestStore{dir: filepath.Join(cfg.Dir, "manifests"), log: cfg.Log}
+	blobs := diskBlobs{dir: blobDir}
 	inner := registry.New(
-		registry.WithBlobHandler(diskBlobs{dir: blobDir}),
+		registry.WithBlobHandler(blobs),
 		registry.Logger(slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug)),
 	)
 	if err := store.replay(inner); err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
-	return requireBasicAuth(cfg.Credentials, store.wrap(inner)), nil
+	up := &uploads{dir: filepath.Join(cfg.Dir, "uploads"), blobs: blobs, log: cfg.Log, sessions: map[string]*upload{}}
+	// Uploads of an earlier run can't be resumed (their hash state is gone).
+	if err := os.RemoveAll(up.dir); err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	return requireBasicAuth(cfg.Credentials, up.wrap(store.wrap(inner))), nil
 }
