@@ -464,3 +464,62 @@ func TestAPICrashDuringCreates(t *testing.T) {
 	}
 	t.Logf("%d created before the kill, %d there after the restart", len(created), len(there))
 }
+
+// TestAPIAuthentication checks the three kinds of caller: anonymous (401),
+// a node that joined with the token (what a kubelet needs, 403 for the
+// rest) and the admin kubeconfig.
+func TestAPIAuthentication(t *testing.T) {
+	c := StartCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, _, err := c.Run(ctx, "", "curl", "-sk", "https://127.0.0.1:6443/api/v1/namespaces")
+	if err != nil || !strings.Contains(out, `"code":401`) {
+		t.Errorf("anonymous list: %v %s, want a 401 Status", err, out)
+	}
+
+	token, err := os.ReadFile(filepath.Join(c.DataDir, "token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _, err := c.Run(ctx, "", "curl", "-sk", "-X", "POST", "-H", "Authorization: Bearer "+strings.TrimSpace(string(token)),
+		"-d", `{"nodeName":"joiner"}`, "https://127.0.0.1:6443/berth/v1/join")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jr struct{ CACert, ClientCert, ClientKey string }
+	if err := json.Unmarshal([]byte(body), &jr); err != nil || jr.ClientCert == "" {
+		t.Fatalf("join response %q: %v", body, err)
+	}
+	dir := t.TempDir()
+	files := map[string]string{"ca.crt": jr.CACert, "node.crt": jr.ClientCert, "node.key": jr.ClientKey}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	asNode := func(args ...string) (string, error) {
+		return c.KubectlErr("", append([]string{"--kubeconfig=/dev/null", "--server=https://127.0.0.1:6443",
+			"--certificate-authority=" + filepath.Join(dir, "ca.crt"), "--client-certificate=" + filepath.Join(dir, "node.crt"),
+			"--client-key=" + filepath.Join(dir, "node.key")}, args...)...)
+	}
+	if out, err := asNode("get", "pods", "-A"); err != nil {
+		t.Errorf("node lists pods: %v %s", err, out)
+	}
+	if out, err := asNode("get", "configmap", "kube-root-ca.crt", "-n", "default", "--ignore-not-found"); err != nil {
+		t.Errorf("node reads a configmap: %v %s", err, out)
+	}
+	out, err = asNode("create", "configmap", "x", "--from-literal=a=b")
+	if err == nil || !strings.Contains(out, `User "system:node:joiner" cannot create resource "configmaps" in API group "" in the namespace "default"`) {
+		t.Errorf("node creates a configmap: err=%v out=%q, want Forbidden", err, out)
+	}
+	out, err = asNode("delete", "namespace", "kube-public")
+	if err == nil || !strings.Contains(out, "Forbidden") {
+		t.Errorf("node deletes a namespace: err=%v out=%q, want Forbidden", err, out)
+	}
+
+	bad, _, _ := c.Run(ctx, "", "curl", "-sk", "-X", "POST", "-H", "Authorization: Bearer wrong", "-d", `{"nodeName":"x"}`,
+		"https://127.0.0.1:6443/berth/v1/join")
+	if !strings.Contains(bad, `"code":401`) {
+		t.Errorf("join with a wrong token: %q, want 401", bad)
+	}
+}
