@@ -128,9 +128,16 @@ func (e *Engine) Close() error {
 }
 
 // CgroupRoot is the cgroupfs parent of the containers of the berth using
-// dataDir: "/berth-<8 hex of sha256(dataDir)>", so two berths on one host
-// never share cgroups. Callers building pod cgroups nest under it.
+// dataDir: "/berth-<8 hex of sha256(resolved dataDir)>", so two berths on
+// one host never share cgroups. Callers building pod cgroups nest under it.
 func CgroupRoot(dataDir string) string {
+	// Same name for every spelling of the dir (relative, through symlinks).
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
+	if r, err := filepath.EvalSymlinks(dataDir); err == nil {
+		dataDir = r
+	}
 	sum := sha256.Sum256([]byte(dataDir))
 	return "/berth-" + hex.EncodeToString(sum[:4])
 }
