@@ -82,8 +82,20 @@ type Netns struct {
 	Path string
 }
 
-// NewNetns creates a fresh namespace and deletes it when the test ends.
+// NewNetns creates a fresh namespace with NodeIP on a veth pair inside it,
+// and deletes it when the test ends.
 func NewNetns(t testing.TB) *Netns {
+	t.Helper()
+	n := newBareNetns(t)
+	mustRun(t, "ip", "-n", n.Name, "link", "add", "node0", "type", "veth", "peer", "name", "node0p")
+	mustRun(t, "ip", "-n", n.Name, "addr", "add", NodeIP+"/24", "dev", "node0")
+	mustRun(t, "ip", "-n", n.Name, "link", "set", "node0", "up")
+	mustRun(t, "ip", "-n", n.Name, "link", "set", "node0p", "up")
+	return n
+}
+
+// newBareNetns creates a namespace with only lo, up.
+func newBareNetns(t testing.TB) *Netns {
 	t.Helper()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b) // crypto/rand never fails on Linux
@@ -96,10 +108,6 @@ func NewNetns(t testing.TB) *Netns {
 		}
 	})
 	mustRun(t, "ip", "-n", n.Name, "link", "set", "lo", "up")
-	mustRun(t, "ip", "-n", n.Name, "link", "add", "node0", "type", "veth", "peer", "name", "node0p")
-	mustRun(t, "ip", "-n", n.Name, "addr", "add", NodeIP+"/24", "dev", "node0")
-	mustRun(t, "ip", "-n", n.Name, "link", "set", "node0", "up")
-	mustRun(t, "ip", "-n", n.Name, "link", "set", "node0p", "up")
 	return n
 }
 
@@ -108,13 +116,13 @@ func (n *Netns) Command(ctx context.Context, name string, args ...string) *exec.
 	return exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + n.Path, "--", name}, args...)...)
 }
 
-// Cluster is one `berth up` in its own namespace and data dir.
-type Cluster struct {
-	t       testing.TB
-	Net     *Netns
-	DataDir string
-	Home    string // HOME for kubectl/docker: their caches and config stay per test
-	Args    []string
+// proc is one berth process (up or agent) run in a namespace, logging to
+// HOME/berth.log; it can be stopped, killed and started again.
+type proc struct {
+	t    testing.TB
+	net  *Netns
+	home string
+	args func() []string // berth's arguments, read at each start
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -122,14 +130,102 @@ type Cluster struct {
 	log  *os.File
 }
 
+func (p *proc) start() {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	logf, err := os.OpenFile(filepath.Join(p.home, "berth.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	cmd := exec.Command("nsenter", append([]string{"--net=" + p.net.Path, "--", Binary(p.t)}, p.args()...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		p.t.Fatalf("start berth: %v", err)
+	}
+	p.cmd, p.log, p.done = cmd, logf, make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(p.done)
+}
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Stop sends SIGTERM and waits (SIGKILL after 20 s).
+func (p *proc) Stop() { p.signal(syscall.SIGTERM, 20*time.Second) }
+
+// Kill sends SIGKILL, as a crash would end it.
+func (p *proc) Kill() { p.signal(syscall.SIGKILL, 10*time.Second) }
+
+func (p *proc) signal(sig syscall.Signal, wait time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	// nsenter execs berth, so the PID we started is berth itself.
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(wait):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.cmd = nil
+	p.log.Close()
+}
+
+func (p *proc) dumpLog() {
+	b, err := os.ReadFile(filepath.Join(p.home, "berth.log"))
+	if err != nil {
+		return
+	}
+	if len(b) > 20000 {
+		b = b[len(b)-20000:]
+	}
+	p.t.Logf("berth log (tail):\n%s", b)
+}
+
+// reset runs `berth reset`, which ends the containers, mounts, cgroups,
+// network devices and nftables tables that berth made for dataDir
+// (containers outlive berth on purpose, so stopping berth is not enough).
+func (p *proc) reset(dataDir string) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := p.net.Command(ctx, Binary(p.t), "reset", "--data-dir", dataDir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		p.t.Errorf("berth reset: %v\n%s", err, out)
+	}
+}
+
+// Cluster is one `berth up` in its own namespace and data dir.
+type Cluster struct {
+	proc
+	Net     *Netns
+	DataDir string
+	Home    string // HOME for kubectl/docker: their caches and config stay per test
+	Args    []string
+	agents  int
+}
+
 // StartCluster brings up `berth up` and waits until /readyz answers and the
 // kubeconfig exists. Extra args are passed to `berth up`.
 func StartCluster(t testing.TB, args ...string) *Cluster {
 	t.Helper()
 	Require(t)
-	bin := Binary(t)
-	c := &Cluster{t: t, Net: NewNetns(t), DataDir: t.TempDir(), Home: t.TempDir(), Args: args}
-	_ = bin
+	c := &Cluster{Net: NewNetns(t), DataDir: t.TempDir(), Home: t.TempDir(), Args: args}
+	c.proc = proc{t: t, net: c.Net, home: c.Home, args: func() []string {
+		return append([]string{"up", "--data-dir", c.DataDir, "--node-ip", NodeIP,
+			"--advertise-address", NodeIP, "--node-name", "node1"}, c.Args...)
+	}}
 	c.Start()
 	t.Cleanup(func() {
 		c.Stop()
@@ -142,25 +238,11 @@ func StartCluster(t testing.TB, args ...string) *Cluster {
 	return c
 }
 
-// Start launches berth (again, after Stop or Kill) with the same data dir.
+// Start launches berth (again, after Stop or Kill) with the same data dir
+// and waits until it is ready.
 func (c *Cluster) Start() {
 	c.t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	logf, err := os.OpenFile(filepath.Join(c.Home, "berth.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	args := append([]string{"--net=" + c.Net.Path, "--", Binary(c.t), "up", "--data-dir", c.DataDir,
-		"--node-ip", NodeIP, "--advertise-address", NodeIP, "--node-name", "node1"}, c.Args...)
-	cmd := exec.Command("nsenter", args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		c.t.Fatalf("start berth: %v", err)
-	}
-	c.cmd, c.log, c.done = cmd, logf, make(chan struct{})
-	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(c.done)
+	c.start()
 	c.waitReady(60 * time.Second)
 }
 
@@ -168,11 +250,9 @@ func (c *Cluster) waitReady(timeout time.Duration) {
 	c.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		select {
-		case <-c.done:
+		if c.exited() {
 			c.dumpLog()
 			c.t.Fatalf("berth exited before it was ready")
-		default:
 		}
 		if _, err := os.Stat(c.Kubeconfig()); err == nil {
 			out, err := c.Net.Command(context.Background(), "curl", "-sk", "--max-time", "2", "https://127.0.0.1:6443/readyz").CombinedOutput()
@@ -186,42 +266,69 @@ func (c *Cluster) waitReady(timeout time.Duration) {
 	c.t.Fatalf("berth not ready after %s", timeout)
 }
 
-// Stop sends SIGTERM and waits (SIGKILL after 20 s).
-func (c *Cluster) Stop() { c.signal(syscall.SIGTERM, 20*time.Second) }
+// Reset runs `berth reset` for the cluster's data dir.
+func (c *Cluster) Reset() { c.reset(c.DataDir) }
 
-// Kill sends SIGKILL to berth's process group, as a crash would end it.
-func (c *Cluster) Kill() { c.signal(syscall.SIGKILL, 10*time.Second) }
-
-func (c *Cluster) signal(sig syscall.Signal, wait time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cmd == nil {
-		return
-	}
-	// nsenter execs berth, so the PID we started is berth itself.
-	_ = c.cmd.Process.Signal(sig)
-	select {
-	case <-c.done:
-	case <-time.After(wait):
-		_ = c.cmd.Process.Kill()
-		<-c.done
-	}
-	c.cmd = nil
-	c.log.Close()
+// Agent is `berth agent` on a second "host": a namespace of its own,
+// linked to the cluster's namespace by a veth pair, with its own data dir.
+type Agent struct {
+	proc
+	Net      *Netns
+	DataDir  string
+	NodeName string
+	NodeIP   string
 }
 
-// Reset runs `berth reset`, which ends the containers, mounts, cgroups,
-// network devices and nftables tables that berth made for this data dir
-// (containers outlive berth on purpose, so stopping berth is not enough).
-func (c *Cluster) Reset() {
+// AddAgent joins a new node called name to c with the server's join token
+// and waits until the node is Ready. Its namespace reaches the server's
+// NodeIP through the link and nothing else.
+func (c *Cluster) AddAgent(name string) *Agent {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := c.Net.Command(ctx, Binary(c.t), "reset", "--data-dir", c.DataDir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		c.t.Errorf("berth reset: %v\n%s", err, out)
+	c.agents++
+	n := newBareNetns(c.t)
+	hostSide := fmt.Sprintf("agent%d", c.agents)
+	serverSide, agentSide := fmt.Sprintf("172.21.%d.1", c.agents), fmt.Sprintf("172.21.%d.2", c.agents)
+	mustRun(c.t, "ip", "-n", c.Net.Name, "link", "add", hostSide, "type", "veth", "peer", "name", "uplink", "netns", n.Name)
+	mustRun(c.t, "ip", "-n", c.Net.Name, "addr", "add", serverSide+"/24", "dev", hostSide)
+	mustRun(c.t, "ip", "-n", c.Net.Name, "link", "set", hostSide, "up")
+	mustRun(c.t, "ip", "-n", n.Name, "addr", "add", agentSide+"/24", "dev", "uplink")
+	mustRun(c.t, "ip", "-n", n.Name, "link", "set", "uplink", "up")
+	mustRun(c.t, "ip", "-n", n.Name, "route", "add", NodeIP+"/32", "via", serverSide)
+	token, err := os.ReadFile(filepath.Join(c.DataDir, "token"))
+	if err != nil {
+		c.t.Fatalf("read join token: %v", err)
 	}
+	a := &Agent{Net: n, DataDir: c.t.TempDir(), NodeName: name, NodeIP: agentSide}
+	home := c.t.TempDir()
+	a.proc = proc{t: c.t, net: n, home: home, args: func() []string {
+		return []string{"agent", "--server", "https://" + NodeIP + ":6443", "--token", strings.TrimSpace(string(token)),
+			"--data-dir", a.DataDir, "--node-name", name, "--node-ip", agentSide}
+	}}
+	a.start()
+	c.t.Cleanup(func() {
+		a.Stop()
+		if c.t.Failed() {
+			a.dumpLog()
+		}
+		a.reset(a.DataDir)
+		cleanupMounts(c.t, a.DataDir)
+	})
+	Eventually(c.t, 60*time.Second, func() error {
+		if a.exited() {
+			a.dumpLog()
+			c.t.Fatalf("berth agent %s exited", name)
+		}
+		out, _ := c.KubectlErr("", "get", "node", name, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		if out != "True" {
+			return fmt.Errorf("node %s Ready=%q", name, out)
+		}
+		return nil
+	})
+	return a
 }
+
+// DockerHost is the DOCKER_HOST value for the agent's engine.
+func (a *Agent) DockerHost() string { return "unix://" + filepath.Join(a.DataDir, "docker.sock") }
 
 // Kubeconfig is the admin kubeconfig berth wrote.
 func (c *Cluster) Kubeconfig() string { return filepath.Join(c.DataDir, "kubeconfig") }
@@ -317,17 +424,6 @@ func (c *Cluster) HTTPGet(url string) (string, error) {
 		return so, fmt.Errorf("curl %s: %v: %s", url, err, se)
 	}
 	return so, nil
-}
-
-func (c *Cluster) dumpLog() {
-	b, err := os.ReadFile(filepath.Join(c.Home, "berth.log"))
-	if err != nil {
-		return
-	}
-	if len(b) > 20000 {
-		b = b[len(b)-20000:]
-	}
-	c.t.Logf("berth log (tail):\n%s", b)
 }
 
 // cleanupMounts unmounts whatever berth left mounted under dir, deepest first,
