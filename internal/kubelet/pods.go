@@ -61,6 +61,10 @@ type podWorker struct {
 	// pullFailed is when each image pull last failed; the pull back-off
 	// counts from there. Only the worker goroutine touches it.
 	pullFailed map[string]time.Time
+	// vols are the volume paths of the last refresh (see volumes).
+	vols   map[string]string
+	volsRV string
+	volsAt time.Time
 	// pendingNet delivers the result of a CNI ADD still running (nil when
 	// none is); see ensureSandbox.
 	pendingNet chan netResult
@@ -183,7 +187,7 @@ func (w *podWorker) syncRunning(ctx context.Context, pod *corev1.Pod) (time.Dura
 		w.k.recorder.Eventf(pod, corev1.EventTypeWarning, EventFailedSandbox, "Failed to create pod sandbox: %v", err)
 		return 0, w.updateStatus(ctx, pod, nil)
 	}
-	volumes, err := w.k.setupVolumes(ctx, pod, w.dir, w.podIP())
+	volumes, err := w.volumes(ctx, pod)
 	tVolumes = time.Since(start) - tSandbox
 	if err != nil {
 		w.k.recorder.Eventf(pod, corev1.EventTypeWarning, EventFailedMount, "MountVolume.SetUp failed for %v", err)
@@ -235,6 +239,26 @@ func (w *podWorker) syncRunning(ctx context.Context, pod *corev1.Pod) (time.Dura
 		return 0, fmt.Errorf("list containers: %w", err)
 	}
 	return next, w.updateStatus(ctx, pod, groupAttempts(all))
+}
+
+// volumeRefresh is how often ConfigMap, Secret and downward API volume
+// contents are rewritten from the API (upstream's kubelet takes up to its
+// sync period plus a cache TTL, about a minute).
+const volumeRefresh = 10 * time.Second
+
+// volumes sets the pod's volumes up on the first sync and refreshes them
+// every volumeRefresh (and when the pod object changes), not on every
+// one-second resync, so a node's pods do not poll the API server.
+func (w *podWorker) volumes(ctx context.Context, pod *corev1.Pod) (map[string]string, error) {
+	if w.vols != nil && pod.ResourceVersion == w.volsRV && time.Since(w.volsAt) < volumeRefresh {
+		return w.vols, nil
+	}
+	v, err := w.k.setupVolumes(ctx, pod, w.dir, w.podIP())
+	if err != nil {
+		return nil, err
+	}
+	w.vols, w.volsRV, w.volsAt = v, pod.ResourceVersion, time.Now()
+	return v, nil
 }
 
 // startOrRestart starts a container that has no attempt yet, or restarts

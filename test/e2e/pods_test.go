@@ -119,10 +119,11 @@ spec:
     env:
     - name: COLOR
       valueFrom: {configMapKeyRef: {name: cfg, key: COLOR}}
-    volumeMounts: [{name: sec, mountPath: /etc/sec, readOnly: true}]
+    volumeMounts: [{name: sec, mountPath: /etc/sec, readOnly: true}, {name: cfg, mountPath: /etc/cfg}]
   volumes:
   - {name: work, emptyDir: {}}
   - {name: sec, secret: {secretName: sec}}
+  - {name: cfg, configMap: {name: cfg}}
 `
 
 // TestPods runs the issue's acceptance list for pods on one cluster.
@@ -199,6 +200,19 @@ func TestPods(t *testing.T) {
 		if out != "blue\nhunter2\nfrom-init\n" {
 			t.Errorf("client sees %q, want the ConfigMap value, the Secret and the init container's file via localhost", out)
 		}
+	})
+	t.Run("configMap volume follows updates", func(t *testing.T) {
+		if out := c.Kubectl("exec", "multi", "-c", "client", "--", "cat", "/etc/cfg/COLOR"); out != "blue" {
+			t.Fatalf("/etc/cfg/COLOR = %q, want blue", out)
+		}
+		c.Kubectl("patch", "configmap", "cfg", "--type=merge", "-p", `{"data":{"COLOR":"green"}}`)
+		Eventually(t, time.Minute, func() error {
+			out, err := c.KubectlErr("", "exec", "multi", "-c", "client", "--", "cat", "/etc/cfg/COLOR")
+			if err != nil || out != "green" {
+				return fmt.Errorf("/etc/cfg/COLOR = %q, %v", out, err)
+			}
+			return nil
+		})
 	})
 	t.Run("killed container restarts", func(t *testing.T) {
 		id := strings.TrimPrefix(getPod(t, c, "web").Status.ContainerStatuses[0].ContainerID, "berth://")
@@ -402,8 +416,8 @@ func assertNoPodLeftovers(t *testing.T, c *Cluster, uids []string) {
 			return err
 		}
 		for _, l := range strings.Split(strings.TrimSpace(links), "\n") {
-			if l != "" && !strings.Contains(l, "node0") {
-				return fmt.Errorf("veth left: %s", l)
+			if strings.Contains(l, "master cni-berth0") {
+				return fmt.Errorf("pod veth left: %s", l)
 			}
 		}
 		leases, _ := filepath.Glob(filepath.Join(kdir, "network", "ipam", "*", "10.*"))
