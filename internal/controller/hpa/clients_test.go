@@ -9,12 +9,17 @@ import (
 	"testing"
 	"time"
 
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/berth-dev/berth/internal/metricsapi"
 	"github.com/berth-dev/berth/internal/metricsapi/v1beta1"
@@ -79,6 +84,48 @@ func TestRESTMetricsAgainstServer(t *testing.T) {
 			if got[name].value != v || got[name].window != 15*time.Second || !got[name].timestamp.Equal(now) {
 				t.Errorf("container %q pod %s = %+v, want %dm over 15s at now", tc.container, name, got[name], v)
 			}
+		}
+	}
+}
+
+func TestTypedScalesRouting(t *testing.T) {
+	tests := []struct {
+		apiVersion, kind string
+		wantResource     string // resource the scale request went to; "" for an error
+	}{
+		{"apps/v1", "Deployment", "deployments"},
+		{"apps/v1", "ReplicaSet", "replicasets"},
+		{"apps/v1", "StatefulSet", "statefulsets"},
+		{"extensions/v1beta1", "Deployment", "deployments"},
+		{"v1", "ReplicationController", "replicationcontrollers"},
+		{"apps/v1", "DaemonSet", ""},
+		{"example.com/v1", "Widget", ""},
+	}
+	for _, tc := range tests {
+		client := fake.NewClientset()
+		var hit string
+		client.PrependReactor("*", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			if a.GetSubresource() != "scale" {
+				return false, nil, nil
+			}
+			hit = a.GetResource().Resource
+			return true, &autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: 2}}, nil
+		})
+		s := typedScales{client}
+		ref := autoscalingv2.CrossVersionObjectReference{APIVersion: tc.apiVersion, Kind: tc.kind, Name: "x"}
+		scale, err := s.getScale(context.Background(), "default", ref)
+		if tc.wantResource == "" {
+			if err == nil || !strings.Contains(err.Error(), "has no scale subresource") {
+				t.Errorf("%s %s: err = %v, want no scale subresource", tc.apiVersion, tc.kind, err)
+			}
+			continue
+		}
+		if err != nil || scale.Spec.Replicas != 2 || hit != tc.wantResource {
+			t.Errorf("%s %s: scale %v, err %v, went to %q; want %s", tc.apiVersion, tc.kind, scale, err, hit, tc.wantResource)
+		}
+		hit = ""
+		if err := s.updateScale(context.Background(), "default", ref, scale); err != nil || hit != tc.wantResource {
+			t.Errorf("%s %s update: err %v, went to %q", tc.apiVersion, tc.kind, err, hit)
 		}
 	}
 }
