@@ -49,7 +49,11 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 	if advertise == "" {
 		advertise = defaultAdvertiseAddress(o.BindAddress)
 	}
-	pki, err := auth.LoadOrCreatePKI(filepath.Join(o.DataDir, "tls"), servingSANs(advertise))
+	kubeServiceIP, err := firstServiceIP(o.ServiceCIDR)
+	if err != nil {
+		return err
+	}
+	pki, err := auth.LoadOrCreatePKI(filepath.Join(o.DataDir, "tls"), servingSANs(advertise, kubeServiceIP))
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
@@ -114,10 +118,13 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 	g.Go(func() error { return store.RunCompactor(ctx) })
 	g.Go(func() error { return metrics.Run(ctx) })
 	g.Go(func() error {
-		if err := apiserver.Bootstrap(ctx, admin, advertise, o.HTTPSPort); err != nil {
+		if err := apiserver.Bootstrap(ctx, admin, kubeServiceIP, advertise, o.HTTPSPort); err != nil {
 			return fmt.Errorf("bootstrap cluster objects: %w", err)
 		}
 		api.SetReady()
+		// Repair frees ClusterIP/NodePort claims leaked by a crash between
+		// claiming and storing, and re-claims what stored Services hold.
+		g.Go(func() error { return adm.Run(ctx) })
 		cp := &controlPlane{opts: o, admin: admin, log: log}
 		reg, err := startRegistry(ctx, cp)
 		if err != nil {
@@ -198,11 +205,21 @@ func newHTTPSServer(h http.Handler, pki *auth.PKI) (*http.Server, error) {
 	}, nil
 }
 
+// firstServiceIP is the address the kubernetes Service gets: the first of
+// the service range, as upstream's API server picks it.
+func firstServiceIP(serviceCIDR string) (string, error) {
+	p, err := netip.ParsePrefix(serviceCIDR)
+	if err != nil {
+		return "", fmt.Errorf("--service-cidr: %w", err)
+	}
+	return p.Masked().Addr().Next().String(), nil
+}
+
 // servingSANs are the names clients reach the API server by: the node's
 // addresses, loopback, and the in-cluster names of the kubernetes Service.
-func servingSANs(advertise string) []string {
+func servingSANs(advertise, kubeServiceIP string) []string {
 	sans := []string{advertise, "127.0.0.1", "localhost", "kubernetes", "kubernetes.default",
-		"kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "10.96.0.1"}
+		"kubernetes.default.svc", "kubernetes.default.svc.cluster.local", kubeServiceIP}
 	if h, err := os.Hostname(); err == nil {
 		sans = append(sans, h)
 	}

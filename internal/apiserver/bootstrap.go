@@ -14,15 +14,13 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// KubernetesServiceIP is the first address of the default service range.
-const KubernetesServiceIP = "10.96.0.1"
-
 const bootstrapManager = "berth-apiserver"
 
 // Bootstrap creates, through the API (so admission runs), what must exist
 // in every cluster: the system namespaces and the default/kubernetes
-// Service with Endpoints and EndpointSlice pointing at this API server.
-func Bootstrap(ctx context.Context, cfg *rest.Config, advertise string, port int) error {
+// Service (at serviceIP, the first address of the service range) with
+// Endpoints and EndpointSlice pointing at this API server.
+func Bootstrap(ctx context.Context, cfg *rest.Config, serviceIP, advertise string, port int) error {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -39,7 +37,7 @@ func Bootstrap(ctx context.Context, cfg *rest.Config, advertise string, port int
 			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
 		Spec: corev1.ServiceSpec{
 			Type:            corev1.ServiceTypeClusterIP,
-			ClusterIP:       KubernetesServiceIP,
+			ClusterIP:       serviceIP,
 			SessionAffinity: corev1.ServiceAffinityNone,
 			Ports: []corev1.ServicePort{{Name: "https", Protocol: corev1.ProtocolTCP, Port: 443,
 				TargetPort: intstr.FromInt32(int32(port))}},

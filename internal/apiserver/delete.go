@@ -150,7 +150,7 @@ func (s *Server) deleteObject(ctx context.Context, rq *request, name string, opt
 			}
 		}
 		if attempt == 0 {
-			if err := s.admit(ctx, s.attrs(rq, admission.Delete, name, nil, cur, dryRun)); err != nil {
+			if err := s.admit(ctx, rq, s.attrs(rq, admission.Delete, name, nil, cur, dryRun)); err != nil {
 				return nil, false, err
 			}
 		}

@@ -181,11 +181,17 @@ func isDryRun(rq *request) (bool, error) {
 	return len(dr) > 0, nil
 }
 
-func (s *Server) admit(ctx context.Context, a *admission.Attributes) error {
+// admit runs admission for rq and passes the warnings it adds (PodSecurity's
+// warn mode) on to the client as Warning headers, which kubectl prints.
+func (s *Server) admit(ctx context.Context, rq *request, a *admission.Attributes) error {
 	if s.cfg.Admission == nil {
 		return nil
 	}
-	return s.cfg.Admission.Admit(ctx, a)
+	err := s.cfg.Admission.Admit(ctx, a)
+	for _, msg := range a.Warnings {
+		addWarning(rq.w, msg)
+	}
+	return err
 }
 
 func (s *Server) release(ctx context.Context, a *admission.Attributes) {
@@ -278,7 +284,7 @@ func (s *Server) prepareCreate(rq *request, obj runtime.Object, manager string, 
 		k.PrepareForCreate(obj)
 	}
 	a := s.attrs(rq, admission.Create, m.GetName(), obj, nil, dryRun)
-	if err := s.admit(rq.r.Context(), a); err != nil {
+	if err := s.admit(rq.r.Context(), rq, a); err != nil {
 		return nil, nil, err
 	}
 	if k.Validate != nil {
@@ -498,7 +504,7 @@ func (s *Server) prepareUpdate(rq *request, obj, old runtime.Object, manager str
 		m.SetGeneration(om.GetGeneration() + 1)
 	}
 	a := s.attrs(rq, admission.Update, rq.name, obj, old, dryRun)
-	if err := s.admit(rq.r.Context(), a); err != nil {
+	if err := s.admit(rq.r.Context(), rq, a); err != nil {
 		return nil, nil, err
 	}
 	if k.ValidateUpdate != nil {
