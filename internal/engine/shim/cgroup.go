@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+	"strings"
 )
 
 // cgroupfs is where the cgroup hierarchies are mounted (v1 controllers,
@@ -15,7 +15,7 @@ const cgroupfs = "/sys/fs/cgroup"
 // RemoveCgroup removes the cgroup dir path in every hierarchy. It fails
 // (and leaves the rest) if a dir is still busy with processes.
 func RemoveCgroup(path string) error {
-	if path == "" || filepath.Clean(path) == "/" {
+	if strings.Trim(path, "/") == "" {
 		return nil
 	}
 	ents, err := os.ReadDir(cgroupfs)
@@ -24,7 +24,7 @@ func RemoveCgroup(path string) error {
 	}
 	var errs []error
 	for _, ent := range ents {
-		err := os.Remove(filepath.Join(cgroupfs, ent.Name(), path))
+		err := os.Remove(join(cgroupfs, ent.Name(), path))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
 		}
@@ -33,4 +33,4 @@ func RemoveCgroup(path string) error {
 }
 
 // CgroupDir is the dir of path in one v1 hierarchy ("memory", "pids").
-func CgroupDir(hierarchy, path string) string { return filepath.Join(cgroupfs, hierarchy, path) }
+func CgroupDir(hierarchy, path string) string { return join(cgroupfs, hierarchy, path) }

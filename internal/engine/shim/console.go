@@ -2,7 +2,6 @@ package shim
 
 import (
 	"fmt"
-	"net"
 	"os"
 
 	"syscall"
@@ -12,33 +11,43 @@ import (
 // ConsoleSocket listens on path for runc's --console-socket: runc connects
 // and passes the pty master as SCM_RIGHTS.
 type ConsoleSocket struct {
-	l    *net.UnixListener
-	path string
+	l *unixListener
 }
 
 // NewConsoleSocket listens on path (removed again by Close).
 func NewConsoleSocket(path string) (*ConsoleSocket, error) {
-	os.Remove(path)
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	l, err := listenUnix(path)
 	if err != nil {
 		return nil, fmt.Errorf("console socket: %w", err)
 	}
-	return &ConsoleSocket{l: l, path: path}, nil
+	return &ConsoleSocket{l: l}, nil
 }
 
 // Path is the socket path to give runc.
-func (c *ConsoleSocket) Path() string { return c.path }
+func (c *ConsoleSocket) Path() string { return c.l.path }
 
 // ReceiveMaster waits for runc's connection and returns the pty master.
 func (c *ConsoleSocket) ReceiveMaster() (*os.File, error) {
-	conn, err := c.l.AcceptUnix()
+	conn, err := c.l.Accept()
 	if err != nil {
 		return nil, fmt.Errorf("console socket: %w", err)
 	}
 	defer conn.Close()
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
 	oob := make([]byte, syscall.CmsgSpace(4))
 	buf := make([]byte, 4096)
-	_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	var oobn int
+	var rerr error
+	err = raw.Read(func(fd uintptr) bool {
+		_, oobn, _, _, rerr = syscall.Recvmsg(int(fd), buf, oob, 0)
+		return rerr != syscall.EAGAIN
+	})
+	if err == nil {
+		err = rerr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("console socket: read: %w", err)
 	}
@@ -54,11 +63,7 @@ func (c *ConsoleSocket) ReceiveMaster() (*os.File, error) {
 }
 
 // Close stops listening and removes the socket file.
-func (c *ConsoleSocket) Close() error {
-	err := c.l.Close()
-	os.Remove(c.path)
-	return err
-}
+func (c *ConsoleSocket) Close() error { return c.l.Close() }
 
 // Resize sets the window size of a pty master.
 func Resize(master *os.File, width, height uint16) error {

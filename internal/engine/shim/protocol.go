@@ -12,7 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -112,7 +112,8 @@ func WriteState(path string, st *State) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	i := strings.LastIndexByte(path, '/')
+	tmp := path[:i+1] + "." + path[i+1:] + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
 	}

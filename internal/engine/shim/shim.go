@@ -7,10 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +34,7 @@ func Main() int {
 		}
 		return 1
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "shim.json"))
+	b, err := os.ReadFile(join(dir, "shim.json"))
 	if err != nil {
 		return fail(err)
 	}
@@ -54,8 +51,7 @@ func Main() int {
 	if err != nil {
 		return fail(err)
 	}
-	os.Remove(cfg.Socket)
-	l, err := net.Listen("unix", cfg.Socket)
+	l, err := listenUnix(cfg.Socket)
 	if err != nil {
 		return fail(fmt.Errorf("listen: %w", err))
 	}
@@ -112,7 +108,7 @@ type waiter struct {
 }
 
 type client struct {
-	conn           net.Conn
+	conn           *os.File
 	stdout, stderr bool
 	mu             sync.Mutex
 }
@@ -120,7 +116,7 @@ type client struct {
 // saveLocked persists the state; callers hold s.mu (or are single-threaded).
 func (s *shim) saveLocked() error { return WriteState(s.cfg.StatePath, &s.state) }
 
-func (s *shim) serve(l net.Listener) {
+func (s *shim) serve(l *unixListener) {
 	for {
 		conn, err := l.Accept()
 		if err != nil {
@@ -130,13 +126,13 @@ func (s *shim) serve(l net.Listener) {
 	}
 }
 
-func reply(conn net.Conn, resp Response) error {
+func reply(conn *os.File, resp Response) error {
 	b, _ := json.Marshal(resp)
 	_, err := conn.Write(append(b, '\n'))
 	return err
 }
 
-func (s *shim) handle(conn net.Conn) {
+func (s *shim) handle(conn *os.File) {
 	s.inflight.Add(1)
 	defer s.inflight.Done()
 	br := bufio.NewReader(conn)
@@ -441,24 +437,51 @@ func (s *shim) deleteRuntime() {
 		s.runc("delete", "--force", s.cfg.ID)
 		return
 	}
-	os.RemoveAll(filepath.Join(s.cfg.RuncRoot, s.cfg.ID))
+	os.RemoveAll(join(s.cfg.RuncRoot, s.cfg.ID))
 }
 
-func (s *shim) runc(args ...string) ([]byte, error) {
-	full := append([]string{"--root", s.cfg.RuncRoot}, args...)
-	return exec.Command(s.cfg.Runc, full...).CombinedOutput()
+func (s *shim) runc(args ...string) error {
+	return run(s.cfg.Runc, append([]string{"--root", s.cfg.RuncRoot}, args...), nil, nil, nil)
+}
+
+// run runs a program to completion with the given stdio (nil: /dev/null).
+// It uses os.StartProcess, not os/exec, for the reason in sock.go.
+func run(path string, args []string, stdin, stdout, stderr *os.File) error {
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer devnull.Close()
+	files := []*os.File{stdin, stdout, stderr}
+	for i, f := range files {
+		if f == nil {
+			files[i] = devnull
+		}
+	}
+	p, err := os.StartProcess(path, append([]string{path}, args...), &os.ProcAttr{Dir: "/", Files: files})
+	if err != nil {
+		return err
+	}
+	st, err := p.Wait()
+	if err != nil {
+		return err
+	}
+	if !st.Success() {
+		return fmt.Errorf("%s %s: %s", path, args[len(args)-1], st)
+	}
+	return nil
 }
 
 // runOnce starts the container with one `runc run --detach` and starts
 // the output pumps. It returns the init PID.
 func (s *shim) runOnce() (int, *sync.WaitGroup, error) {
-	logPath := filepath.Join(s.cfg.Bundle, "runc.log")
-	pidPath := filepath.Join(s.cfg.Bundle, "init.pid")
+	logPath := join(s.cfg.Bundle, "runc.log")
+	pidPath := join(s.cfg.Bundle, "init.pid")
 	os.Remove(logPath)
 	os.Remove(pidPath)
 	args := []string{"--root", s.cfg.RuncRoot, "--log", logPath, "--log-format", "json",
 		"run", "--detach", "--bundle", s.cfg.Bundle, "--pid-file", pidPath}
-	cmd := exec.Command(s.cfg.Runc)
+	var stdinR, stdoutW, stderrW *os.File
 	var wg sync.WaitGroup
 	var closeAfter []*os.File
 	var stdin *os.File
@@ -488,7 +511,7 @@ func (s *shim) runOnce() (int, *sync.WaitGroup, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		cmd.Stdout, cmd.Stderr = outW, errW
+		stdoutW, stderrW = outW, errW
 		closeAfter = append(closeAfter, outW, errW)
 		wg.Add(2)
 		go s.pump(outR, 1, &wg)
@@ -498,13 +521,12 @@ func (s *shim) runOnce() (int, *sync.WaitGroup, error) {
 			if err != nil {
 				return 0, nil, err
 			}
-			cmd.Stdin = inR
+			stdinR = inR
 			closeAfter = append(closeAfter, inR)
 			stdin = inW
 		}
 	}
-	cmd.Args = append(append([]string{s.cfg.Runc}, args...), s.cfg.ID)
-	runErr := cmd.Run()
+	runErr := run(s.cfg.Runc, append(args, s.cfg.ID), stdinR, stdoutW, stderrW)
 	for _, f := range closeAfter {
 		f.Close()
 	}
@@ -622,7 +644,7 @@ func oomKilled(dir string) bool {
 	if dir == "" {
 		return false
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "memory.oom_control"))
+	b, err := os.ReadFile(join(dir, "memory.oom_control"))
 	if err != nil {
 		return false
 	}
