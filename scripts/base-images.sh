@@ -17,7 +17,8 @@ load=false
 need() { # need CMD PKG: install PKG from Debian if CMD is missing
   command -v "$1" >/dev/null 2>&1 && return
   echo "installing $2" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq "$2" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }
 }
 need busybox busybox-static
 need bash bash
