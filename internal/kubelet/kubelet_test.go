@@ -369,3 +369,36 @@ func TestNodeStatus(t *testing.T) {
 		t.Errorf("Ready without pod CIDR = %+v, want False", r)
 	}
 }
+
+func TestPodCgroupLimits(t *testing.T) {
+	c := func(cpuLim, memLim, cpuReq string) corev1.Container {
+		r := corev1.ResourceRequirements{Limits: corev1.ResourceList{}, Requests: corev1.ResourceList{}}
+		if cpuLim != "" {
+			r.Limits[corev1.ResourceCPU] = resource.MustParse(cpuLim)
+		}
+		if memLim != "" {
+			r.Limits[corev1.ResourceMemory] = resource.MustParse(memLim)
+		}
+		if cpuReq != "" {
+			r.Requests[corev1.ResourceCPU] = resource.MustParse(cpuReq)
+		}
+		return corev1.Container{Resources: r}
+	}
+	for _, tc := range []struct {
+		name string
+		spec corev1.PodSpec
+		want podLimits
+	}{
+		{"best effort has only the minimum shares", corev1.PodSpec{Containers: []corev1.Container{c("", "", "")}}, podLimits{shares: 2}},
+		{"limits on every container add up", corev1.PodSpec{Containers: []corev1.Container{c("500m", "64Mi", "250m"), c("1", "32Mi", "")}},
+			podLimits{memory: 96 << 20, quota: 150000, shares: 1280}},
+		{"one container without a memory limit leaves the pod unbounded", corev1.PodSpec{Containers: []corev1.Container{c("500m", "64Mi", ""), c("500m", "", "")}},
+			podLimits{quota: 100000, shares: 1024}},
+		{"a larger init container wins", corev1.PodSpec{InitContainers: []corev1.Container{c("2", "1Gi", "")}, Containers: []corev1.Container{c("500m", "64Mi", "")}},
+			podLimits{memory: 1 << 30, quota: 200000, shares: 512}},
+	} {
+		if got := podCgroupLimits(&tc.spec); got != tc.want {
+			t.Errorf("%s: podCgroupLimits() = %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -61,6 +61,8 @@ type podWorker struct {
 	// pullFailed is when each image pull last failed; the pull back-off
 	// counts from there. Only the worker goroutine touches it.
 	pullFailed map[string]time.Time
+	// cgroupSet records that the pod cgroup got its limits.
+	cgroupSet bool
 	// vols are the volume paths of the last refresh (see volumes).
 	vols   map[string]string
 	volsRV string
@@ -374,6 +376,13 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 		w.setWaiting(c.Name, &corev1.ContainerStateWaiting{Reason: ReasonCreateConfigErr, Message: err.Error()})
 		w.k.recorder.Eventf(pod, corev1.EventTypeWarning, EventFailed, "Error: %v", err)
 		return
+	}
+	if !w.cgroupSet && w.k.cfg.CgroupRoot != "" {
+		// Container limits hold either way; the pod-level ones are upstream's extra bound.
+		if err := ensurePodCgroup(podCgroupParent(w.k.cfg.CgroupRoot, pod), podCgroupLimits(&pod.Spec)); err != nil {
+			w.k.log.Warn("pod cgroup limits not applied", "pod", w.key(), "err", err)
+		}
+		w.cgroupSet = true
 	}
 	id, err := w.k.rt.CreateContainer(ctx, cfg)
 	if err != nil {
