@@ -64,9 +64,6 @@ func New(cli *clientv3.Client, log *slog.Logger) *Store {
 	return &Store{cli: cli, codec: protobuf.NewSerializer(scheme.Scheme, scheme.Scheme), log: log, ctx: context.Background()}
 }
 
-// Client returns the etcd client (for admission claims and benchmarks).
-func (s *Store) Client() *clientv3.Client { return s.cli }
-
 // Key is the etcd key of one object; name "" gives the prefix of a
 // namespace's (or, with ns "" as well, all) objects of the resource.
 func Key(group, resource, ns, name string) string {
