@@ -263,6 +263,25 @@ func TestDockerRunLifecycle(t *testing.T) {
 		t.Errorf("committed image runs %q", out)
 	}
 	c.Docker("rm", "maker")
+
+	// cp both ways; a symlink pointing above / stays inside the container.
+	c.Docker("run", "-d", "--name", "box", "busybox", "sh", "-c", "ln -s ../../../.. /tmp/up; sleep 600")
+	local := t.TempDir()
+	if err := os.WriteFile(filepath.Join(local, "in.txt"), []byte("copied in\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.Docker("cp", filepath.Join(local, "in.txt"), "box:/tmp/up/")
+	if out := c.Docker("exec", "box", "cat", "/in.txt"); out != "copied in\n" {
+		t.Errorf("docker cp into the container: /in.txt = %q", out)
+	}
+	if _, err := os.Stat("/in.txt"); err == nil {
+		t.Errorf("docker cp followed a container symlink out to the host's /")
+	}
+	c.Docker("cp", "box:/etc/passwd", filepath.Join(local, "passwd"))
+	if b, err := os.ReadFile(filepath.Join(local, "passwd")); err != nil || !strings.HasPrefix(string(b), "root:") {
+		t.Errorf("docker cp out of the container: %q, %v", b, err)
+	}
+	c.Docker("rm", "-f", "box")
 }
 
 // TestDockerBuildFeatures: multi-stage with COPY --from and --chown,
