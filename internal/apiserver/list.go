@@ -194,7 +194,9 @@ func (s *Server) watch(rq *request) error {
 		if err != nil || n < 0 {
 			return apierrors.NewBadRequest("timeoutSeconds must be a non-negative integer")
 		}
-		timeout = time.Duration(n) * time.Second
+		if n > 0 { // 0 means the server's default, as upstream
+			timeout = time.Duration(n) * time.Second
+		}
 	}
 	ctx, cancel := context.WithTimeout(rq.r.Context(), timeout)
 	defer cancel()
