@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"time"
@@ -57,14 +58,16 @@ func runProxy(ctx context.Context, n *nodeEnv) error {
 		return fmt.Errorf("index endpointslices: %w", err)
 	}
 	dnsEP := []proxy.Endpoint{{IP: nodeIP, Port: 53}}
+	metricsEP := []proxy.Endpoint{{IP: nodeIP, Port: 9153}}
 	p, err := proxy.New(proxy.Config{
 		Table:       proxy.TableName(n.opts.DataDir),
 		ClusterCIDR: netip.MustParsePrefix(defaultClusterCIDR),
 		ServiceCIDR: netip.MustParsePrefix(defaultServiceCIDR),
 		NodeName:    nodeName,
 		Override: proxy.Override{
-			proxy.OverrideKey(metav1.NamespaceSystem, "kube-dns", "udp", 53): dnsEP,
-			proxy.OverrideKey(metav1.NamespaceSystem, "kube-dns", "tcp", 53): dnsEP,
+			proxy.OverrideKey(metav1.NamespaceSystem, "kube-dns", "udp", 53):   dnsEP,
+			proxy.OverrideKey(metav1.NamespaceSystem, "kube-dns", "tcp", 53):   dnsEP,
+			proxy.OverrideKey(metav1.NamespaceSystem, "kube-dns", "tcp", 9153): metricsEP,
 		},
 		Log: log,
 	}, factory)
@@ -92,6 +95,9 @@ func runProxy(ctx context.Context, n *nodeEnv) error {
 	g.Go(func() error { return p.Run(ctx) })
 	g.Go(func() error { return np.Run(ctx) })
 	g.Go(func() error { return srv.ListenAndServe(ctx, net.JoinHostPort(nodeIP.String(), "53"), nil) })
+	g.Go(func() error {
+		return serveDNSMetrics(ctx, net.JoinHostPort(nodeIP.String(), "9153"), srv.MetricsHandler())
+	})
 	return g.Wait()
 }
 
@@ -131,4 +137,20 @@ func proxyNodeIP(ctx context.Context, kube kubernetes.Interface, name, flag stri
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// serveDNSMetrics serves the cluster DNS's /metrics (kube-dns port 9153)
+// until ctx is done.
+func serveDNSMetrics(ctx context.Context, addr string, h http.Handler) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close() // nothing in flight is worth waiting for
+	}()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("dns metrics on %s: %w", addr, err)
+	}
+	return nil
 }

@@ -44,9 +44,10 @@ type Config struct {
 
 // Server answers DNS queries; it is a dns.Handler.
 type Server struct {
-	cfg   Config
-	store *Store
-	zone  string // "cluster.local."
+	cfg     Config
+	store   *Store
+	zone    string // "cluster.local."
+	metrics *metrics
 }
 
 // New returns a Server answering from store.
@@ -58,7 +59,7 @@ func New(cfg Config, store *Store) *Server {
 		cfg.TTL = 5
 	}
 	cfg.Domain = strings.Trim(strings.ToLower(cfg.Domain), ".")
-	return &Server{cfg: cfg, store: store, zone: cfg.Domain + "."}
+	return &Server{cfg: cfg, store: store, zone: cfg.Domain + ".", metrics: newMetrics()}
 }
 
 // ListenAndServe serves UDP and TCP on addr until ctx is done. ready, if
@@ -103,10 +104,15 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		w.WriteMsg(m)
 		return
 	}
+	start := time.Now()
 	resp := s.Answer(req)
-	if resp == nil {
+	forwarded := resp == nil
+	if forwarded {
 		resp = s.forward(req, w.RemoteAddr().Network())
 	}
+	defer func() {
+		s.metrics.observe(w.RemoteAddr().Network(), req.Question[0], resp, forwarded, time.Since(start))
+	}()
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
 		resp.Truncate(udpSize(req))
 	}

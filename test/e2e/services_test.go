@@ -205,6 +205,10 @@ spec:
 				t.Errorf("wget http://%s:8200/ = %q, %v", name, out, err)
 			}
 		}
+		// kube-dns's metrics port serves the DNS server's Prometheus series.
+		if out, err := c.HTTPGet("http://10.96.0.10:9153/metrics"); err != nil || !strings.Contains(out, `coredns_dns_requests_total{proto="udp",type="A"}`) {
+			t.Errorf("kube-dns metrics = %v\n%.300s", err, out)
+		}
 	})
 
 	t.Run("a not-ready pod stops receiving traffic", func(t *testing.T) {
