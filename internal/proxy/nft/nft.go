@@ -5,6 +5,7 @@ package nft
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -61,10 +62,12 @@ func firstLines(s string, n int) string {
 // NetworkPolicy enforcer run around their render-and-apply.
 type Syncer struct {
 	Interval time.Duration
-	Sync     func(ctx context.Context) error
-	Log      *slog.Logger
-	poked    chan struct{}
-	once     sync.Once
+	// Retry is the wait after a failed sync; 0 means one second.
+	Retry time.Duration
+	Sync  func(ctx context.Context) error
+	Log   *slog.Logger
+	poked chan struct{}
+	once  sync.Once
 }
 
 func (s *Syncer) init() { s.once.Do(func() { s.poked = make(chan struct{}, 1) }) }
@@ -95,7 +98,7 @@ func (s *Syncer) Run(ctx context.Context) {
 		}
 		if err := s.Sync(ctx); err != nil && ctx.Err() == nil {
 			s.Log.Error("sync failed, will retry", "err", err)
-			retry.Reset(time.Second)
+			retry.Reset(cmp.Or(s.Retry, time.Second))
 		}
 		select {
 		case <-ctx.Done():
