@@ -58,7 +58,7 @@ func firstLines(s string, n int) string {
 }
 
 // Syncer runs a sync function after every Poke, at most once per Interval,
-// retrying failures after a second: the loop both the service proxy and the
+// retrying failures after Retry: the loop both the service proxy and the
 // NetworkPolicy enforcer run around their render-and-apply.
 type Syncer struct {
 	Interval time.Duration
