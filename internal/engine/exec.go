@@ -27,8 +27,9 @@ type ExecProcess struct {
 	done   chan struct{}
 	code   int
 	err    error
-	pid    int
-	once   sync.Once
+	// pidPath is runc's --pid-file; runtimeErr is runc's own error, if any.
+	pidPath    string
+	runtimeErr string
 }
 
 // Exec starts a process in a running container (`runc exec`). Output is
@@ -87,15 +88,20 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (*ExecP
 		return nil, err
 	}
 	pidPath := filepath.Join(c.dir, "exec-"+execID+".pid")
-	args := []string{"--root", filepath.Join(e.root, "runc"), "exec", "--process", procPath, "--pid-file", pidPath, c.meta.ID}
+	logPath := filepath.Join(c.dir, "exec-"+execID+".log")
+	// runc's own errors (a missing executable) go to the log, apart from
+	// the process's output, so Wait can tell them from an exit code.
+	args := []string{"--root", filepath.Join(e.root, "runc"), "--log", logPath, "--log-format", "json",
+		"exec", "--process", procPath, "--pid-file", pidPath, c.meta.ID}
 	cmd := exec.CommandContext(ctx, e.runc, args...)
-	p := &ExecProcess{cmd: cmd, done: make(chan struct{})}
+	p := &ExecProcess{cmd: cmd, done: make(chan struct{}), pidPath: pidPath}
 	cleanup := func() {
+		p.runtimeErr = shim.RuncError(logPath)
 		os.Remove(procPath)
 		os.Remove(pidPath)
+		os.Remove(logPath)
 	}
 	var stdinW, slave *os.File
-	var stderrBuf strings.Builder
 	if opts.Tty {
 		// runc takes a console socket only when it detaches, and then the
 		// exit status is lost. So runc runs in the foreground on a pty of
@@ -150,15 +156,12 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (*ExecP
 	}
 	go func() {
 		err := cmd.Wait()
-		p.finish(err, &copyDone, cleanup, &stderrBuf)
+		p.finish(err, &copyDone, cleanup)
 	}()
-	if b, err := os.ReadFile(pidPath); err == nil {
-		p.pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-	}
 	return p, nil
 }
 
-func (p *ExecProcess) finish(err error, copyDone *sync.WaitGroup, cleanup func(), stderr *strings.Builder) {
+func (p *ExecProcess) finish(err error, copyDone *sync.WaitGroup, cleanup func()) {
 	if p.master != nil {
 		// The pty master returns EIO once the process side is gone;
 		// wait for the output to drain before closing it.
@@ -177,6 +180,11 @@ func (p *ExecProcess) finish(err error, copyDone *sync.WaitGroup, cleanup func()
 	default:
 		p.err = err
 	}
+	if p.runtimeErr != "" {
+		// The process never ran: docker's codes and the runtime's words.
+		p.code = shim.StartFailureCode(p.runtimeErr)
+		p.err = fmt.Errorf("OCI runtime exec failed: %s", p.runtimeErr)
+	}
 	close(p.done)
 }
 
@@ -187,8 +195,20 @@ func orDiscard(w io.Writer) io.Writer {
 	return w
 }
 
-// Pid is the host PID of the exec'd process (0 if unknown).
-func (p *ExecProcess) Pid() int { return p.pid }
+// Pid is the host PID of the exec'd process while it runs (0 if unknown).
+func (p *ExecProcess) Pid() int {
+	select {
+	case <-p.done:
+		return 0
+	default:
+	}
+	b, err := os.ReadFile(p.pidPath)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
 
 // Resize sets the pty size of a Tty exec.
 func (p *ExecProcess) Resize(width, height uint16) error {
@@ -203,7 +223,9 @@ func (p *ExecProcess) Resize(width, height uint16) error {
 }
 
 // Wait blocks until the process exits and its output is copied, and
-// returns its exit code (126/127 when it could not start, like docker).
+// returns its exit code. When the runtime could not start the process (a
+// missing executable) the code is docker's 126/127 and the error carries
+// the runtime's message.
 func (p *ExecProcess) Wait(ctx context.Context) (int, error) {
 	select {
 	case <-p.done:

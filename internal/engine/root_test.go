@@ -226,6 +226,13 @@ func TestRootStopExecAndEngineRestart(t *testing.T) {
 	if code, err := p.Wait(ctx); code != 5 || err != nil || out.String() != "in-exec\n" {
 		t.Errorf("exec = %d, %v, %q; want 5, nil, in-exec", code, err, out.String())
 	}
+	p, err = e.Exec(ctx, c.ID, ExecOptions{Cmd: []string{"/nope"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := p.Wait(ctx); code != 127 || err == nil || !strings.Contains(err.Error(), "/nope") {
+		t.Errorf("exec of a missing binary = %d, %v; want 127 and the runtime's error", code, err)
+	}
 	out.Reset()
 	p, err = e.Exec(ctx, c.ID, ExecOptions{Cmd: []string{"sh", "-c", "tty; stty size"}, Tty: true, Stdout: &out, ConsoleWidth: 100, ConsoleHeight: 30})
 	if err != nil {

@@ -321,7 +321,7 @@ func (s *shim) run() {
 		if err != nil {
 			s.mu.Lock()
 			s.state.Status, s.state.Pid, s.state.Error = StatusExited, 0, err.Error()
-			s.state.ExitCode = startFailureCode(err.Error())
+			s.state.ExitCode = StartFailureCode(err.Error())
 			s.state.FinishedAt = time.Now().UTC()
 			s.state.Exits++
 			s.saveLocked()
@@ -544,7 +544,7 @@ func (s *shim) runOnce() (int, *sync.WaitGroup, error) {
 		if master != nil {
 			master.Close()
 		}
-		msg := runcError(logPath)
+		msg := RuncError(logPath)
 		if msg == "" {
 			msg = runErr.Error()
 		}
@@ -575,8 +575,8 @@ func (s *shim) runOnce() (int, *sync.WaitGroup, error) {
 	return pid, &wg, nil
 }
 
-// runcError digs the last error message out of runc's json log.
-func runcError(path string) string {
+// RuncError digs the last error message out of a runc --log-format json log.
+func RuncError(path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return ""
@@ -594,8 +594,9 @@ func runcError(path string) string {
 	return msg
 }
 
-// startFailureCode maps a runtime error to docker's exit codes.
-func startFailureCode(msg string) int {
+// StartFailureCode maps a runtime error to docker's exit codes: 127 for a
+// missing executable, 126 for one that cannot run, 128 otherwise.
+func StartFailureCode(msg string) int {
 	switch {
 	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
 		return 127

@@ -44,8 +44,8 @@ func TestStartFailureCode(t *testing.T) {
 		`exec /etc/passwd: permission denied`:              126,
 		`cgroup: something else`:                           128,
 	} {
-		if got := startFailureCode(msg); got != want {
-			t.Errorf("startFailureCode(%q) = %d, want %d", msg, got, want)
+		if got := StartFailureCode(msg); got != want {
+			t.Errorf("StartFailureCode(%q) = %d, want %d", msg, got, want)
 		}
 	}
 }
