@@ -35,8 +35,6 @@ type Config struct {
 	// "unless-stopped") and MaxRetries its on-failure limit (0 = none).
 	Restart    string `json:"restart"`
 	MaxRetries int    `json:"maxRetries"`
-	// RestartCount continues the count of earlier shims of this container.
-	RestartCount int `json:"restartCount"`
 }
 
 // Status values in State, docker's names.

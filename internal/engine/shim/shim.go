@@ -63,9 +63,11 @@ func Main() int {
 		wake:    make(chan struct{}, 1),
 		clients: map[*client]bool{},
 	}
-	s.state = State{Status: StatusCreated, ShimPid: os.Getpid(), RestartCount: cfg.RestartCount}
+	// Restarts are counted per shim; the engine adds up earlier shims'.
+	s.state = State{Status: StatusCreated, ShimPid: os.Getpid()}
+	// Until it runs, the container shows its last exit (docker start of an
+	// exited container keeps ExitCode and FinishedAt until the new start).
 	if old, err := ReadState(cfg.StatePath); err == nil {
-		s.state.Exits = 0
 		s.state.ExitCode, s.state.FinishedAt = old.ExitCode, old.FinishedAt
 	}
 	if err := s.saveLocked(); err != nil {
