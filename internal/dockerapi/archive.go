@@ -5,64 +5,22 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berth-dev/berth/internal/engine/build"
 )
 
 // The archive endpoints back `docker cp`. They work on the container's
 // rootfs as the host sees it (the overlay mount), so paths are resolved
 // with every symlink kept inside it. Files under a volume or bind mount of
 // the container are not visible there; docker cp of those is not served.
-
-// maxSymlinks bounds symlink resolution like the kernel's MAXSYMLINKS.
-const maxSymlinks = 40
-
-// resolveInRoot resolves p (absolute in the container) under root,
-// following symlinks as the container would see them. With followLast
-// false a symlink in the last component is not followed (docker cp's stat
-// and copy of the link itself).
-func resolveInRoot(root, p string, followLast bool) (string, error) {
-	parts := strings.Split(path.Clean("/"+p), "/")[1:]
-	cur := "/"
-	hops := 0
-	for len(parts) > 0 {
-		name := parts[0]
-		parts = parts[1:]
-		if name == "" || name == "." {
-			continue
-		}
-		if name == ".." {
-			cur = path.Dir(cur)
-			continue
-		}
-		next := path.Join(cur, name)
-		fi, err := os.Lstat(filepath.Join(root, filepath.FromSlash(next)))
-		if err != nil || fi.Mode()&fs.ModeSymlink == 0 || (len(parts) == 0 && !followLast) {
-			cur = next
-			continue
-		}
-		if hops++; hops > maxSymlinks {
-			return "", fmt.Errorf("too many levels of symbolic links: %s", p)
-		}
-		target, err := os.Readlink(filepath.Join(root, filepath.FromSlash(next)))
-		if err != nil {
-			return "", err
-		}
-		if path.IsAbs(target) {
-			cur = "/"
-		}
-		parts = append(strings.Split(target, "/"), parts...)
-	}
-	return filepath.Join(root, filepath.FromSlash(cur)), nil
-}
 
 type pathStat struct {
 	Name       string      `json:"name"`
@@ -92,7 +50,7 @@ func (s *Server) archivePath(r *http.Request, followLast bool) (string, string, 
 		}
 		p = path.Join(wd, p)
 	}
-	host, err := resolveInRoot(c.Rootfs, p, followLast)
+	host, err := build.ResolveInRoot(c.Rootfs, p, followLast)
 	if err != nil {
 		return "", "", nil, badRequest("%v", err)
 	}
@@ -221,7 +179,7 @@ func (s *Server) archivePut(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return badRequest("invalid tar: %v", err)
 		}
-		target, err := resolveInRoot(root, path.Join(dest, hdr.Name), false)
+		target, err := build.ResolveInRoot(root, path.Join(dest, hdr.Name), false)
 		if err != nil {
 			return badRequest("%v", err)
 		}

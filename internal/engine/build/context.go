@@ -12,7 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
+	"syscall"
 )
 
 // maxDockerfileBytes bounds the Dockerfile read into memory.
@@ -51,7 +51,17 @@ func extractContext(r io.Reader, dir string) error {
 		if rel == "" {
 			continue
 		}
-		target := filepath.Join(dir, filepath.FromSlash(rel))
+		// Resolved inside dir: an entry below a symlink the archive made
+		// earlier ("x -> /etc", then "x/passwd") must not land on the host.
+		target, err := ResolveInRoot(dir, rel, false)
+		if err != nil {
+			return fmt.Errorf("build context: %s: %w", hdr.Name, err)
+		}
+		if fi, err := os.Lstat(target); err == nil && fi.Mode()&os.ModeSymlink != 0 && hdr.Typeflag != tar.TypeDir {
+			if err := os.Remove(target); err != nil {
+				return err
+			}
+		}
 		mode := os.FileMode(hdr.Mode & 0o7777)
 		switch hdr.Typeflag {
 		case tar.TypeDir:
@@ -65,7 +75,7 @@ func extractContext(r io.Reader, dir string) error {
 			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 				return err
 			}
-			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode|0o600)
+			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC|syscall.O_NOFOLLOW, mode|0o600)
 			if err != nil {
 				return err
 			}
@@ -87,7 +97,10 @@ func extractContext(r io.Reader, dir string) error {
 				return err
 			}
 		case tar.TypeLink:
-			old := filepath.Join(dir, filepath.FromSlash(path.Clean("/" + hdr.Linkname)[1:]))
+			old, err := ResolveInRoot(dir, hdr.Linkname, true)
+			if err != nil {
+				return fmt.Errorf("build context: %s: %w", hdr.Name, err)
+			}
 			if err := os.Link(old, target); err != nil {
 				return err
 			}
@@ -115,7 +128,7 @@ func readDockerfile(dir, name string) ([]byte, *ignore, error) {
 	if name == "" {
 		name = "Dockerfile"
 	}
-	p, err := securePath(dir, name)
+	p, err := ResolveInRoot(dir, name, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -139,26 +152,4 @@ func readDockerfile(dir, name string) ([]byte, *ignore, error) {
 		return nil, nil, err
 	}
 	return b, ig, nil
-}
-
-// securePath joins rel to root and refuses a result outside root, even
-// through ".." or a symlink in rel's parents.
-func securePath(root, rel string) (string, error) {
-	clean := path.Clean("/" + filepath.ToSlash(rel))
-	if clean == "/" {
-		return root, nil
-	}
-	p := filepath.Join(root, filepath.FromSlash(clean))
-	parent, err := filepath.EvalSymlinks(filepath.Dir(p))
-	if err != nil {
-		return p, nil // a missing parent means a missing file; the caller reports it
-	}
-	rootReal, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		return "", err
-	}
-	if parent != rootReal && !strings.HasPrefix(parent, rootReal+string(filepath.Separator)) {
-		return "", fmt.Errorf("forbidden path outside the build context: %s", rel)
-	}
-	return filepath.Join(parent, filepath.Base(p)), nil
 }

@@ -52,18 +52,25 @@ func copyLayer(req copyRequest, w io.Writer) (string, error) {
 		}
 		clean := strings.TrimPrefix(path.Clean("/"+filepath.ToSlash(src)), "/")
 		if hasGlob(clean) {
+			// The pattern is matched on the host; each match is then
+			// resolved inside the root, so a symlinked directory in the
+			// pattern can't reach outside it.
 			found, err := filepath.Glob(filepath.Join(req.root, filepath.FromSlash(clean)))
 			if err != nil {
 				return "", fmt.Errorf("bad pattern %q: %w", src, err)
 			}
 			n := 0
 			for _, f := range found {
-				rel, _ := filepath.Rel(req.root, f)
+				rel, _ := filepath.Rel(req.root, f) // f is under req.root: Glob was given that prefix
 				rel = filepath.ToSlash(rel)
-				if req.ignore.excluded(rel) {
+				abs, err := ResolveInRoot(req.root, rel, true)
+				if err != nil {
+					return "", err
+				}
+				if _, err := os.Lstat(abs); err != nil || req.ignore.excluded(rel) {
 					continue
 				}
-				matches = append(matches, match{f, rel})
+				matches = append(matches, match{abs, rel})
 				n++
 			}
 			if n == 0 {
@@ -74,7 +81,7 @@ func copyLayer(req copyRequest, w io.Writer) (string, error) {
 		if clean == "" {
 			clean = "."
 		}
-		abs, err := securePath(req.root, clean)
+		abs, err := ResolveInRoot(req.root, clean, true)
 		if err != nil {
 			return "", err
 		}
@@ -87,7 +94,7 @@ func copyLayer(req copyRequest, w io.Writer) (string, error) {
 	destDir := strings.HasSuffix(req.dest, "/") || strings.HasSuffix(req.dest, "/.") || len(matches) > 1
 	dest := path.Clean(req.dest)
 	if !destDir && req.lower != "" {
-		if fi, err := os.Stat(filepath.Join(req.lower, filepath.FromSlash(dest))); err == nil && fi.IsDir() {
+		if fi, err := statInRoot(req.lower, dest); err == nil && fi.IsDir() {
 			destDir = true
 		}
 	}
@@ -149,7 +156,7 @@ func (lw *layerWriter) parents(dir string) error {
 		return err
 	}
 	if lw.req.lower != "" {
-		if fi, err := os.Stat(filepath.Join(lw.req.lower, filepath.FromSlash(dir))); err == nil && fi.IsDir() {
+		if fi, err := statInRoot(lw.req.lower, dir); err == nil && fi.IsDir() {
 			return nil
 		}
 	}

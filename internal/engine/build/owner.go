@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -41,7 +40,11 @@ func lookupID(lower, db, name string) (int, int, error) {
 	if lower == "" {
 		return 0, 0, fmt.Errorf("unable to convert uid/gid chown string to host mapping: no such %s %q in an empty image", db, name)
 	}
-	f, err := os.Open(filepath.Join(lower, "etc", db))
+	p, err := ResolveInRoot(lower, "/etc/"+db, true)
+	if err != nil {
+		return 0, 0, err
+	}
+	f, err := os.Open(p)
 	if err != nil {
 		return 0, 0, fmt.Errorf("unable to convert uid/gid chown string to host mapping: %w", err)
 	}
@@ -73,7 +76,7 @@ func missingDirs(lower, dir string) []string {
 	var parts []string
 	for d := path.Clean(dir); d != "/" && d != "."; d = path.Dir(d) {
 		if lower != "" {
-			if fi, err := os.Stat(filepath.Join(lower, filepath.FromSlash(d))); err == nil && fi.IsDir() {
+			if fi, err := statInRoot(lower, d); err == nil && fi.IsDir() {
 				break
 			}
 		}
