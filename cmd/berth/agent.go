@@ -32,6 +32,7 @@ func runAgent(ctx context.Context, o *agentOptions) error {
 	g.Go(func() error { return runDockerAPI(ctx, n) })
 	g.Go(func() error { return runKubelet(ctx, n) })
 	g.Go(func() error { return runProxy(ctx, n) })
+	g.Go(func() error { return runRoutes(ctx, n) })
 	return g.Wait()
 }
 

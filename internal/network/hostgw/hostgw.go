@@ -18,6 +18,8 @@ import (
 	"net/netip"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -25,9 +27,9 @@ import (
 	"k8s.io/client-go/util/workqueue"
 )
 
-// ResyncPeriod is how often the node informer replays every Node, so a
-// route someone deleted, or a link that came up late, is fixed without a
-// Node change.
+// ResyncPeriod is how long after a sync the next one runs without any
+// Node change, so a route someone deleted, or a link that came up late, is
+// fixed anyway.
 const ResyncPeriod = 30 * time.Second
 
 // syncKey is the only queue key: every sync computes the whole table
@@ -53,8 +55,8 @@ type Controller struct {
 	queue  workqueue.TypedRateLimitingInterface[string]
 }
 
-// New registers the Node handlers on factory; start the factory (with a
-// resync of ResyncPeriod) and then call Run.
+// New registers the Node handlers on factory; start the factory, then
+// call Run.
 func New(cfg Config, factory informers.SharedInformerFactory) (*Controller, error) {
 	if cfg.NodeName == "" || !cfg.ClusterCIDR.IsValid() || cfg.StateDir == "" {
 		return nil, errors.New("hostgw: NodeName, ClusterCIDR and StateDir are required")
@@ -71,11 +73,19 @@ func New(cfg Config, factory informers.SharedInformerFactory) (*Controller, erro
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "hostgw"}),
 	}
 	enqueue := func(any) { c.queue.Add(syncKey) }
-	if _, err := inf.Informer().AddEventHandlerWithResyncPeriod(cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, obj any) { enqueue(obj) },
+	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueue,
+		UpdateFunc: func(old, cur any) {
+			// Heartbeats change Node status every few seconds; only the
+			// pod CIDR and the addresses matter here.
+			o, ok1 := old.(*corev1.Node)
+			n, ok2 := cur.(*corev1.Node)
+			if !ok1 || !ok2 || o.Spec.PodCIDR != n.Spec.PodCIDR || !equality.Semantic.DeepEqual(o.Status.Addresses, n.Status.Addresses) {
+				enqueue(cur)
+			}
+		},
 		DeleteFunc: enqueue,
-	}, ResyncPeriod); err != nil {
+	}); err != nil {
 		return nil, fmt.Errorf("hostgw: node handler: %w", err)
 	}
 	return c, nil
@@ -103,6 +113,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.queue.AddRateLimited(key) // back-off, no hot loop
 		} else {
 			c.queue.Forget(key)
+			c.queue.AddAfter(key, ResyncPeriod)
 		}
 		c.queue.Done(key)
 	}
