@@ -109,7 +109,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		go func() {
 			defer s.wg.Done()
 			code, err := proc.Wait(s.baseCtx)
-			if err != nil {
+			if err != nil && code <= 0 {
 				code = 126
 			}
 			s.finishExec(x, code)
@@ -148,7 +148,10 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	}
 	x.setProc(proc)
 	code, err := proc.Wait(ctx)
-	if err != nil {
+	// A runtime failure (missing executable) comes with docker's 126/127
+	// and the runtime's message already on the stream; other errors are
+	// berth's to report.
+	if err != nil && code <= 0 {
 		if ctx.Err() == nil {
 			fmt.Fprintf(stderr, "exec: %v\r\n", err)
 		}
