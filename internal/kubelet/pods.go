@@ -460,6 +460,12 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.
 		}
 		return "", false
 	}
+	if len(pod.Status.ContainerStatuses) == 0 {
+		// A pull can take long: show ContainerCreating (and the pod IP) meanwhile.
+		if err := w.updateStatus(ctx, pod, nil); err != nil {
+			w.k.log.Debug("early status", "pod", w.key(), "err", err)
+		}
+	}
 	w.k.recorder.Eventf(pod, corev1.EventTypeNormal, EventPulling, "Pulling image %q", ref)
 	start := time.Now()
 	_, size, err := w.k.rt.PullImage(ctx, ref)
