@@ -19,7 +19,7 @@ cleanup() {
   ip netns del $ns 2>/dev/null
   rm -rf "$work"
 }
-trap cleanup EXIT
+trap cleanup EXIT INT TERM
 
 if [ -n "${BERTH_BIN:-}" ]; then cp "$BERTH_BIN" "$work/berth"; else go build -o "$work/berth" ./cmd/berth; fi
 go build -o "$work/controllers-bench" ./bench/controllers
@@ -38,9 +38,15 @@ for _ in $(seq 1 300); do [ -s "$work/server/token" ] && in_ns kubectl get ns de
 nsenter --net=/run/netns/$ns -- "$work/berth" agent --data-dir "$work/agent" --server https://172.20.0.2:6443 \
   --token "$(cat "$work/server/token")" --node-name bench --simulate "$NODES" >"$work/agent.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 300); do
+for _ in $(seq 1 600); do
   [ "$(in_ns kubectl get nodes -l berth.dev/simulated -o name 2>/dev/null | wc -l)" -ge "$NODES" ] && break
   sleep 0.2
 done
-echo "simulated nodes: $(in_ns kubectl get nodes -l berth.dev/simulated -o name | wc -l)"
+have=$(in_ns kubectl get nodes -l berth.dev/simulated -o name | wc -l)
+if [ "$have" -lt "$NODES" ]; then
+  echo "only $have of $NODES simulated nodes registered; agent log:" >&2
+  tail -n 20 "$work/agent.log" >&2
+  exit 1
+fi
+echo "simulated nodes: $have"
 in_ns "$work/controllers-bench" -n "$N"
