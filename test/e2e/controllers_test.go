@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -215,6 +216,65 @@ func TestControllersDeployment(t *testing.T) {
 		wantPods(t, c, "default", "app=keep", 2, 5*time.Second)
 	})
 
+	t.Run("rollout restart makes a new revision", func(t *testing.T) {
+		c.Kubectl("rollout", "restart", "deployment/hello")
+		Eventually(t, 30*time.Second, func() error {
+			rss, err := replicaSetsOf(t, c, "default", "app=hello")
+			if err != nil {
+				return err
+			}
+			for _, rs := range rss {
+				if rs.Annotations["deployment.kubernetes.io/revision"] == "4" &&
+					rs.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] != "" {
+					return nil
+				}
+			}
+			return fmt.Errorf("no revision 4 with the restartedAt annotation among %d replica sets", len(rss))
+		})
+	})
+
+	t.Run("foreground deletion removes dependents first", func(t *testing.T) {
+		c.Kubectl("create", "deployment", "fg", "--image=kubetm/hello", "--replicas=2")
+		wantPods(t, c, "default", "app=fg", 2, 30*time.Second)
+		c.Kubectl("delete", "deployment", "fg", "--cascade=foreground", "--wait=false")
+		var d appsv1.Deployment
+		if err := getJSON(t, c, &d, "deployment", "fg"); err == nil {
+			if d.DeletionTimestamp == nil || !slices.Contains(d.Finalizers, "foregroundDeletion") {
+				t.Errorf("deployment being deleted in the foreground: deletionTimestamp %v finalizers %v", d.DeletionTimestamp, d.Finalizers)
+			}
+		}
+		Eventually(t, 90*time.Second, func() error {
+			if _, err := c.KubectlErr("", "get", "deployment", "fg"); err == nil {
+				return fmt.Errorf("deployment fg still there; pods:\n%s", podSummary(t, c, "app=fg"))
+			}
+			rss, err := replicaSetsOf(t, c, "default", "app=fg")
+			if err != nil || len(rss) != 0 {
+				return fmt.Errorf("replica sets %d (%v) after the owner went", len(rss), err)
+			}
+			return nil
+		})
+	})
+
+	t.Run("object with a vanished owner is collected", func(t *testing.T) {
+		c.KubectlIn(`apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: dangling
+  ownerReferences:
+  - apiVersion: apps/v1
+    kind: Deployment
+    name: never-existed
+    uid: 00000000-0000-0000-0000-000000000001
+data: {a: b}
+`, "apply", "-f", "-")
+		Eventually(t, 30*time.Second, func() error {
+			if _, err := c.KubectlErr("", "get", "configmap", "dangling"); err == nil {
+				return fmt.Errorf("configmap with a dangling owner still there")
+			}
+			return nil
+		})
+	})
+
 	t.Run("delete cascades to replica sets and pods", func(t *testing.T) {
 		c.Kubectl("delete", "deployment", "hello", "--wait=false")
 		Eventually(t, 60*time.Second, func() error {
@@ -402,6 +462,52 @@ func requireReadyNode(t *testing.T, c *Cluster) {
 		time.Sleep(time.Second)
 	}
 	t.Skip("no Ready node: this needs the node agent")
+}
+
+// TestControllersStatefulSet checks stable names and per-pod claims with
+// Parallel pod management (objects only, so it needs no running pods).
+func TestControllersStatefulSet(t *testing.T) {
+	c := StartCluster(t)
+	c.KubectlIn(`apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 3
+  podManagementPolicy: Parallel
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}]}
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Mi}}
+`, "apply", "-f", "-")
+	Eventually(t, 30*time.Second, func() error {
+		for i := 0; i < 3; i++ {
+			var p corev1.Pod
+			if err := getJSON(t, c, &p, "pod", fmt.Sprintf("db-%d", i)); err != nil {
+				return err
+			}
+			if p.Spec.Hostname != p.Name || p.Spec.Subdomain != "db" {
+				return fmt.Errorf("pod %s hostname %q subdomain %q", p.Name, p.Spec.Hostname, p.Spec.Subdomain)
+			}
+			if _, err := c.KubectlErr("", "get", "pvc", fmt.Sprintf("data-db-%d", i)); err != nil {
+				return fmt.Errorf("claim data-db-%d: %v", i, err)
+			}
+		}
+		return nil
+	})
+	c.Kubectl("scale", "statefulset", "db", "--replicas=1")
+	wantPods(t, c, "default", "app=db", 1, 60*time.Second)
+	if _, err := c.KubectlErr("", "get", "pod", "db-0"); err != nil {
+		t.Errorf("db-0 gone after scaling to 1: %v", err)
+	}
+	if _, err := c.KubectlErr("", "get", "pvc", "data-db-2"); err != nil {
+		t.Errorf("claim data-db-2 deleted with its pod; claims are retained: %v", err)
+	}
 }
 
 // TestControllersBadInput checks that invalid workloads are refused with
