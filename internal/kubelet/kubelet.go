@@ -117,7 +117,7 @@ func New(cfg Config) (*Kubelet, error) {
 	k := &Kubelet{
 		cfg:     cfg,
 		client:  cfg.Client,
-		rt:      cfg.Runtime,
+		rt:      newCachedRuntime(cfg.Runtime),
 		log:     cfg.Log,
 		workers: map[types.UID]*podWorker{},
 		env:     envSource{client: cfg.Client, node: cfg.NodeName},

@@ -192,3 +192,44 @@ func TestServeExec(t *testing.T) {
 		})
 	}
 }
+
+// countingRuntime counts the lists that reach the runtime.
+type countingRuntime struct {
+	fakeRuntime
+	lists int
+}
+
+func (c *countingRuntime) ListContainers(ctx context.Context, labels map[string]string) ([]ContainerInfo, error) {
+	c.lists++
+	return c.fakeRuntime.ListContainers(ctx, labels)
+}
+
+func (c *countingRuntime) CreateContainer(context.Context, ContainerConfig) (string, error) {
+	c.containers = append(c.containers, ContainerInfo{ID: "new", Labels: map[string]string{LabelManaged: "true", LabelPodUID: "u2"}})
+	return "new", nil
+}
+
+func TestCachedRuntime(t *testing.T) {
+	ctx := context.Background()
+	base := &countingRuntime{fakeRuntime: fakeRuntime{containers: []ContainerInfo{
+		{ID: "a", Labels: map[string]string{LabelManaged: "true", LabelPodUID: "u1"}},
+		{ID: "b", Labels: map[string]string{LabelManaged: "true", LabelPodUID: "u2"}},
+	}}}
+	c := newCachedRuntime(base)
+	for range 3 {
+		got, err := c.ListContainers(ctx, map[string]string{LabelPodUID: "u1"})
+		if err != nil || len(got) != 1 || got[0].ID != "a" {
+			t.Fatalf("ListContainers(u1) = %v, %v", got, err)
+		}
+	}
+	if base.lists != 1 {
+		t.Errorf("3 pod lists reached the runtime %d times, want 1 (one snapshot)", base.lists)
+	}
+	if _, err := c.CreateContainer(ctx, ContainerConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := c.ListContainers(ctx, map[string]string{LabelPodUID: "u2"})
+	if len(got) != 2 {
+		t.Errorf("after a create the pod lists %d containers, want 2 (the snapshot must be dropped)", len(got))
+	}
+}
