@@ -548,6 +548,33 @@ func applyConfig(st *stageState, in Instruction, lx lexer) (string, error) {
 			vols[v] = struct{}{}
 		}
 		st.config.Volumes = vols
+	case "healthcheck":
+		// Recorded in the image as docker records it; berth's engine does
+		// not run health checks, so containers report no health status.
+		hc := &v1.HealthConfig{Test: append([]string{}, in.Args...)}
+		for name, v := range in.Flags {
+			if name == "retries" {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 {
+					return "", errAt(fmt.Errorf("invalid --retries %q", v))
+				}
+				hc.Retries = n
+				continue
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return "", errAt(fmt.Errorf("invalid --%s %q", name, v))
+			}
+			switch name {
+			case "interval":
+				hc.Interval = d
+			case "timeout":
+				hc.Timeout = d
+			case "start-period":
+				hc.StartPeriod = d
+			}
+		}
+		st.config.Healthcheck = hc
 	case "shell":
 		st.config.Shell = in.Args
 	case "cmd":

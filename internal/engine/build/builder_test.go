@@ -16,6 +16,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -297,5 +298,19 @@ func TestApplyChanges(t *testing.T) {
 	}
 	if _, err := ApplyChanges(v1.Config{}, []string{"RUN rm -rf /"}); err == nil {
 		t.Error("RUN accepted as a change")
+	}
+}
+
+func TestBuildRecordsHealthcheck(t *testing.T) {
+	f := newFakeEngine(t)
+	b := newTestBuilder(t, f)
+	files := map[string]string{"Dockerfile": "FROM busybox\nHEALTHCHECK --interval=5s --retries=2 CMD wget -q localhost\n"}
+	res, out, err := build(t, f, b, files, Options{})
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	hc := f.images[res.ID].Config.Config.Healthcheck
+	if hc == nil || !reflect.DeepEqual(hc.Test, []string{"CMD-SHELL", "wget -q localhost"}) || hc.Interval != 5*time.Second || hc.Retries != 2 {
+		t.Errorf("Healthcheck = %+v", hc)
 	}
 }

@@ -45,10 +45,11 @@ func (d *Dockerfile) Steps() int {
 
 // allowed flags per instruction; anything else is a parse error.
 var allowedFlags = map[string][]string{
-	"from": {"platform"},
-	"copy": {"from", "chown", "chmod", "link"},
-	"add":  {"chown", "chmod", "link", "checksum"},
-	"run":  {"network"},
+	"from":        {"platform"},
+	"copy":        {"from", "chown", "chmod", "link"},
+	"add":         {"chown", "chmod", "link", "checksum"},
+	"run":         {"network"},
+	"healthcheck": {"interval", "timeout", "start-period", "start-interval", "retries"},
 }
 
 // Parse reads and checks a whole Dockerfile, so that a typo on the last line
@@ -109,8 +110,31 @@ func parseInstruction(n Node, escape rune) (Instruction, error) {
 		in.Flags[name] = val
 	}
 	switch n.Cmd {
-	case "healthcheck", "onbuild":
-		return in, perr("%s is not supported by berth's builder", strings.ToUpper(n.Cmd))
+	case "onbuild":
+		return in, perr("ONBUILD is not supported by berth's builder")
+	case "healthcheck":
+		// HEALTHCHECK NONE | HEALTHCHECK [flags] CMD command (shell or exec form).
+		word, rest, _ := strings.Cut(strings.TrimSpace(n.Rest), " ")
+		switch strings.ToUpper(word) {
+		case "NONE":
+			if strings.TrimSpace(rest) != "" || len(in.Flags) > 0 {
+				return in, perr("HEALTHCHECK NONE takes no other arguments")
+			}
+			in.Args = []string{"NONE"}
+		case "CMD":
+			rest = strings.TrimSpace(rest)
+			if rest == "" {
+				return in, perr("Missing command after HEALTHCHECK CMD")
+			}
+			if args, ok := jsonArgs(rest); ok {
+				in.Args, in.Exec = append([]string{"CMD"}, args...), true
+			} else {
+				in.Args = []string{"CMD-SHELL", rest}
+			}
+		default:
+			return in, perr("Unknown type %q in HEALTHCHECK (try CMD)", word)
+		}
+		return in, nil
 	case "run", "cmd", "entrypoint":
 		if args, ok := jsonArgs(n.Rest); ok {
 			in.Args, in.Exec = args, true

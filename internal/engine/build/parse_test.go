@@ -98,6 +98,29 @@ func TestParse(t *testing.T) {
 			},
 		},
 		{
+			name: "healthcheck forms",
+			in:   "FROM scratch\nHEALTHCHECK --interval=5s --retries=2 CMD curl -f localhost\nHEALTHCHECK CMD [\"true\"]\nHEALTHCHECK NONE\n",
+			check: func(t *testing.T, d *Dockerfile) {
+				c := d.Stages[0].Commands
+				if !reflect.DeepEqual(c[0].Args, []string{"CMD-SHELL", "curl -f localhost"}) || c[0].Flags["interval"] != "5s" {
+					t.Errorf("shell form = %q %v", c[0].Args, c[0].Flags)
+				}
+				if !reflect.DeepEqual(c[1].Args, []string{"CMD", "true"}) || !reflect.DeepEqual(c[2].Args, []string{"NONE"}) {
+					t.Errorf("exec form / NONE = %q / %q", c[1].Args, c[2].Args)
+				}
+			},
+		},
+		{
+			name:    "healthcheck without CMD",
+			in:      "FROM scratch\nHEALTHCHECK curl localhost\n",
+			wantErr: "Unknown type",
+		},
+		{
+			name:    "onbuild refused",
+			in:      "FROM scratch\nONBUILD RUN true\n",
+			wantErr: "ONBUILD is not supported",
+		},
+		{
 			name: "legacy ENV form keeps spaces",
 			in:   "FROM scratch\nENV GREETING hello  world\n",
 			check: func(t *testing.T, d *Dockerfile) {
