@@ -143,6 +143,8 @@ func validName(n string) bool {
 // overlay rootfs and writes the OCI bundle. Nothing runs until Start. On
 // error nothing is left behind.
 func (e *Engine) Create(ctx context.Context, spec ContainerSpec) (_ *Container, retErr error) {
+	t0 := time.Now()
+	defer func() { e.log.Debug("create", "image", spec.Image, "took", time.Since(t0), "err", retErr) }()
 	spec.Name = strings.TrimPrefix(spec.Name, "/")
 	if spec.Name != "" && !validName(spec.Name) {
 		return nil, fmt.Errorf("%w: invalid container name %q, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", ErrInvalid, spec.Name)

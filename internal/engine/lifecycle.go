@@ -71,7 +71,9 @@ func (e *Engine) shimCall(ctx context.Context, id string, req shim.Request) (*sh
 // the state, with exit code 127 for a missing executable like docker).
 // Attaches waiting for this container are connected before the process
 // starts, so they see all of its output.
-func (e *Engine) Start(ctx context.Context, ref string) error {
+func (e *Engine) Start(ctx context.Context, ref string) (retErr error) {
+	t0 := time.Now()
+	defer func() { e.log.Debug("start", "container", ref, "took", time.Since(t0), "err", retErr) }()
 	c, err := e.lookup(ref)
 	if err != nil {
 		return err
@@ -88,7 +90,9 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 	c.mu.Unlock()
 	prepared := false
 	if shimc != nil {
+		tw := time.Now()
 		prepared = <-shimc == nil
+		e.log.Debug("start: shim from create", "container", ref, "waited", time.Since(tw))
 	}
 	st := c.state()
 	if st.Status == shim.StatusRunning || st.Status == shim.StatusRestarting {
@@ -137,7 +141,9 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 	for _, p := range pending {
 		p.connect(e, m.ID)
 	}
+	ts := time.Now()
 	_, err = e.shimCall(ctx, m.ID, shim.Request{Op: "start"})
+	e.log.Debug("start: runc run", "container", ref, "took", time.Since(ts))
 	e.startMonitor(c, 0)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", m.ID[:12], err)
@@ -474,7 +480,9 @@ func (e *Engine) Restart(ctx context.Context, ref string, opts StopOptions) erro
 // RemoveContainer deletes a container: its rootfs mount, cgroups, bundle
 // and logs. A running container is refused with ErrRunning unless
 // opts.Force, which kills it first.
-func (e *Engine) RemoveContainer(ctx context.Context, ref string, opts RemoveOptions) error {
+func (e *Engine) RemoveContainer(ctx context.Context, ref string, opts RemoveOptions) (retErr error) {
+	t0 := time.Now()
+	defer func() { e.log.Debug("remove", "container", ref, "took", time.Since(t0), "err", retErr) }()
 	c, err := e.lookup(ref)
 	if err != nil {
 		return err
