@@ -344,6 +344,20 @@ spec:
 		}
 		return nil
 	})
+	// Egress isolation on the client side blocks it again.
+	c.KubectlIn(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-egress, namespace: b}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+`, "apply", "-f", "-")
+	Eventually(t, 10*time.Second, func() error {
+		if out, err := fetch(); err == nil {
+			return fmt.Errorf("b -> a still allowed under egress deny in b: %q", out)
+		}
+		return nil
+	})
 }
 
 // inPod runs a command in a pod's container. kubectl exec needs the
