@@ -549,3 +549,57 @@ spec:
 		t.Errorf("curl POD_IP:8000 = %q", body)
 	}
 }
+
+// TestSimulatedNodes: `berth agent --simulate 3` joins three nodes labelled
+// berth.dev/simulated=true that report bound pods Running and finish their
+// deletion, without containers.
+func TestSimulatedNodes(t *testing.T) {
+	c := StartCluster(t)
+	token, err := os.ReadFile(filepath.Join(c.DataDir, "token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sim := c.Net.Command(ctx, Binary(t), "agent", "--simulate", "3", "--server", "https://"+NodeIP+":6443",
+		"--token", strings.TrimSpace(string(token)), "--data-dir", t.TempDir(), "--node-name", "sim")
+	var simOut strings.Builder
+	sim.Stdout, sim.Stderr = &simOut, &simOut
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		sim.Wait()
+		if t.Failed() {
+			t.Logf("simulated agent output:\n%s", simOut.String())
+		}
+	}()
+	Eventually(t, time.Minute, func() error {
+		out, err := c.KubectlErr("", "get", "nodes", "-l", "berth.dev/simulated=true",
+			"-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}`)
+		if err != nil || out != "sim-sim-0=True sim-sim-1=True sim-sim-2=True " {
+			return fmt.Errorf("simulated nodes: %q %v", out, err)
+		}
+		return nil
+	})
+	c.KubectlIn(`
+apiVersion: v1
+kind: Pod
+metadata: {name: onsim}
+spec:
+  nodeSelector: {berth.dev/simulated: "true"}
+  containers:
+  - {name: app, image: never/pulled}
+`, "apply", "-f", "-")
+	p := waitPod(t, c, "onsim", time.Minute, func(p *corev1.Pod) error {
+		if p.Status.Phase != corev1.PodRunning || len(p.Status.ContainerStatuses) != 1 || !p.Status.ContainerStatuses[0].Ready {
+			return fmt.Errorf("status %+v", p.Status)
+		}
+		return nil
+	})
+	if !strings.HasPrefix(p.Spec.NodeName, "sim-sim-") {
+		t.Errorf("bound to %q, want a simulated node", p.Spec.NodeName)
+	}
+	c.Kubectl("delete", "pod", "onsim", "--wait=true", "--timeout=60s")
+}
