@@ -317,7 +317,8 @@ type LogOptions struct {
 	// Follow keeps streaming new entries until the container stops (and
 	// stays stopped) or ctx is done.
 	Follow bool
-	// Tail > 0 starts with the last Tail entries; < 0 or 0 with TailSet false means all.
+	// With TailSet and Tail >= 0, only the last Tail selected entries
+	// (0: none) come before following; otherwise all of them.
 	Tail    int
 	TailSet bool
 	// Since and Until filter by entry time (zero = no bound).
