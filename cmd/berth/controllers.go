@@ -33,7 +33,7 @@ import (
 func runControllers(ctx context.Context, cp *controlPlane) error {
 	return manager.Run(ctx, manager.Config{
 		Kube:        cp.admin,
-		Controllers: controllers(rootCA(cp), filepath.Join(cp.opts.DataDir, "storage")),
+		Controllers: controllers(rootCA(cp), filepath.Join(cp.opts.DataDir, "storage"), cp.opts.ClusterDNS),
 		Log:         cp.log.With("component", "controller-manager"),
 	})
 }
@@ -53,7 +53,7 @@ func rootCA(cp *controlPlane) []byte {
 }
 
 // controllers is the list the manager runs; add a line per controller.
-func controllers(rootCA []byte, storageDir string) []manager.Controller {
+func controllers(rootCA []byte, storageDir, clusterDNS string) []manager.Controller {
 	return []manager.Controller{
 		{Name: "replicaset", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			c, err := replicaset.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "replicaset-controller"), cc.Log)
@@ -133,7 +133,7 @@ func controllers(rootCA []byte, storageDir string) []manager.Controller {
 			return c.Run, nil
 		}},
 		{Name: "kube-dns-service", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
-			return func(ctx context.Context) error { return dns.EnsureService(ctx, cc.Client, defaultClusterDNS, cc.Log) }, nil
+			return func(ctx context.Context) error { return dns.EnsureService(ctx, cc.Client, clusterDNS, cc.Log) }, nil
 		}},
 		{Name: "horizontalpodautoscaling", Init: func(ctx context.Context, cc *manager.Context) (manager.RunFunc, error) {
 			c, err := hpa.New(cc.Client, cc.Informers, ctrlutil.NewRecorder(ctx, cc.Client, "horizontal-pod-autoscaler"), cc.Log.With("component", "hpa"))
