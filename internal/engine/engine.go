@@ -91,12 +91,16 @@ func New(cfg Config) (*Engine, error) {
 			return nil, err
 		}
 	}
-	// Containers removed while the last engine was deleting their files.
-	if err := os.RemoveAll(filepath.Join(e.root, "trash")); err != nil {
-		return nil, err
-	}
-	if err := os.Mkdir(filepath.Join(e.root, "trash"), 0o700); err != nil {
-		return nil, err
+	// Containers removed while the last engine was deleting their files:
+	// finish in the background, a big rootfs must not delay the start.
+	if ents, err := os.ReadDir(filepath.Join(e.root, "trash")); err == nil && len(ents) > 0 {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			for _, ent := range ents {
+				os.RemoveAll(filepath.Join(e.root, "trash", ent.Name()))
+			}
+		}()
 	}
 	// Layer dirs must be traversable for containers running as non-root users.
 	for _, d := range []string{root, e.root} {
