@@ -26,6 +26,15 @@ func getJSON(t *testing.T, c *Cluster, v any, args ...string) error {
 	return json.Unmarshal([]byte(out), v)
 }
 
+func progressing(d appsv1.Deployment) *appsv1.DeploymentCondition {
+	for i := range d.Status.Conditions {
+		if d.Status.Conditions[i].Type == appsv1.DeploymentProgressing {
+			return &d.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
 // livePods lists the pods matching selector that aren't being deleted.
 func livePods(t *testing.T, c *Cluster, ns, selector string) ([]corev1.Pod, error) {
 	var l corev1.PodList
@@ -230,6 +239,41 @@ func TestControllersDeployment(t *testing.T) {
 				}
 			}
 			return fmt.Errorf("no revision 4 with the restartedAt annotation among %d replica sets", len(rss))
+		})
+	})
+
+	t.Run("paused rollout waits for resume", func(t *testing.T) {
+		before, err := replicaSetsOf(t, c, "default", "app=hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Kubectl("rollout", "pause", "deployment/hello")
+		c.Kubectl("set", "image", "deployment/hello", "hello=kubetm/hello:paused")
+		time.Sleep(2 * time.Second) // nothing must happen; give the controller the chance to misbehave
+		during, err := replicaSetsOf(t, c, "default", "app=hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(during) != len(before) {
+			t.Errorf("paused deployment made a replica set: %d -> %d", len(before), len(during))
+		}
+		var d appsv1.Deployment
+		if err := getJSON(t, c, &d, "deployment", "hello"); err != nil {
+			t.Fatal(err)
+		}
+		if cond := progressing(d); cond == nil || cond.Reason != "DeploymentPaused" {
+			t.Errorf("Progressing while paused = %+v, want reason DeploymentPaused", cond)
+		}
+		c.Kubectl("rollout", "resume", "deployment/hello")
+		Eventually(t, 30*time.Second, func() error {
+			after, err := replicaSetsOf(t, c, "default", "app=hello")
+			if err != nil {
+				return err
+			}
+			if len(after) != len(before)+1 {
+				return fmt.Errorf("%d replica sets after resume, want %d", len(after), len(before)+1)
+			}
+			return nil
 		})
 	})
 
@@ -464,10 +508,35 @@ func requireReadyNode(t *testing.T, c *Cluster) {
 	t.Skip("no Ready node: this needs the node agent")
 }
 
-// TestControllersStatefulSet checks stable names and per-pod claims with
-// Parallel pod management (objects only, so it needs no running pods).
-func TestControllersStatefulSet(t *testing.T) {
+// TestControllersStatefulSetAndRC checks a ReplicationController, and a
+// StatefulSet's stable names and per-pod claims with Parallel pod
+// management (objects only, so it needs no running pods).
+func TestControllersStatefulSetAndRC(t *testing.T) {
 	c := StartCluster(t)
+	c.KubectlIn(`apiVersion: v1
+kind: ReplicationController
+metadata: {name: legacy}
+spec:
+  replicas: 2
+  selector: {app: legacy}
+  template:
+    metadata: {labels: {app: legacy}}
+    spec: {containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}]}
+`, "apply", "-f", "-")
+	wantPods(t, c, "default", "app=legacy", 2, 30*time.Second)
+	c.Kubectl("scale", "rc", "legacy", "--replicas=4")
+	wantPods(t, c, "default", "app=legacy", 4, 30*time.Second)
+	Eventually(t, 30*time.Second, func() error {
+		var rc corev1.ReplicationController
+		if err := getJSON(t, c, &rc, "rc", "legacy"); err != nil {
+			return err
+		}
+		if rc.Status.Replicas != 4 || rc.Status.ObservedGeneration != rc.Generation {
+			return fmt.Errorf("rc status %+v, want 4 replicas at generation %d", rc.Status, rc.Generation)
+		}
+		return nil
+	})
+
 	c.KubectlIn(`apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: db}
