@@ -12,7 +12,8 @@ import (
 )
 
 // runAgent runs one node until ctx is done: it joins the cluster, opens the
-// engine, then runs the Docker API, the kubelet and the service proxy.
+// engine, then runs the Docker API, the kubelet, the service proxy and the
+// routes to the other nodes' pods.
 // With --simulate N it runs N simulated nodes instead (runSimulatedNodes).
 func runAgent(ctx context.Context, o *agentOptions) error {
 	log := slog.Default().With("role", "agent")
