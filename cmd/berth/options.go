@@ -18,6 +18,7 @@ type serverOptions struct {
 	ClusterDNS       string
 	NodePortRange    string
 	RegistryPort     int
+	Cluster          clusterOptions // HA: see cluster.go
 }
 
 func (o *serverOptions) addFlags(fs *pflag.FlagSet) {
@@ -31,6 +32,7 @@ func (o *serverOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ClusterDNS, "cluster-dns", "10.96.0.10", "(server/networking) ClusterIP of the cluster DNS service")
 	fs.StringVar(&o.NodePortRange, "service-node-port-range", "30000-32767", "(server/networking) NodePort range")
 	fs.IntVar(&o.RegistryPort, "registry-port", 5000, "(server/registry) port of the cluster image registry")
+	o.Cluster.addFlags(fs)
 }
 
 // agentOptions are the flags of `berth agent` (and the agent half of `berth up`).

@@ -96,7 +96,7 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv, err := newHTTPSServer(api, pki)
+	srv, err := newHTTPSServer(withCluster(api, o, token, etcd, log), pki)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,11 @@ func openEtcd(ctx context.Context, o *serverOptions, log *slog.Logger) (*clientv
 		}
 		return cli, func() { _ = cli.Close() }, nil
 	}
-	e, err := storage.StartEmbedded(ctx, filepath.Join(o.DataDir, "etcd"), log.With("component", "etcd"))
+	member, err := clusterMember(ctx, o, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := storage.StartEmbedded(ctx, filepath.Join(o.DataDir, "etcd"), log.With("component", "etcd"), member)
 	if err != nil {
 		return nil, nil, err
 	}

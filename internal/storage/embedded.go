@@ -33,8 +33,9 @@ type etcdPorts struct {
 }
 
 // StartEmbedded starts (or restarts from dir) a single-member etcd with
-// quiet logs and returns once it serves.
-func StartEmbedded(ctx context.Context, dir string, log *slog.Logger) (*Embedded, error) {
+// quiet logs and returns once it serves. configure, if not nil, changes the
+// config last: internal/cluster makes the member part of a cluster.
+func StartEmbedded(ctx context.Context, dir string, log *slog.Logger, configure func(*embed.Config)) (*Embedded, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
@@ -63,6 +64,9 @@ func StartEmbedded(ctx context.Context, dir string, log *slog.Logger) (*Embedded
 	cfg.TickMs, cfg.ElectionMs = 20, 200
 	// Progress notifications become watch bookmarks (see Store.Watch).
 	cfg.WatchProgressNotifyInterval = 30 * time.Second
+	if configure != nil {
+		configure(cfg)
+	}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd in %s: %w", dir, err)
