@@ -53,6 +53,7 @@ type Controller struct {
 	nodes  corelisters.NodeLister
 	synced cache.InformerSynced
 	queue  workqueue.TypedRateLimitingInterface[string]
+	host   host
 }
 
 // New registers the Node handlers on factory; start the factory, then
@@ -71,6 +72,7 @@ func New(cfg Config, factory informers.SharedInformerFactory) (*Controller, erro
 		synced: inf.Informer().HasSynced,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "hostgw"}),
+		host: iproute{stateDir: cfg.StateDir},
 	}
 	enqueue := func(any) { c.queue.Add(syncKey) }
 	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -133,7 +135,7 @@ func (c *Controller) sync(ctx context.Context) error {
 	}
 	var want []Route
 	for _, w := range wants {
-		matches, err := matching(ctx, w.NodeIP)
+		matches, err := c.host.matching(ctx, w.NodeIP)
 		if err != nil {
 			return err
 		}
@@ -144,7 +146,7 @@ func (c *Controller) sync(ctx context.Context) error {
 		}
 		want = append(want, r)
 	}
-	have, err := installed(ctx)
+	have, err := c.host.installed(ctx)
 	if err != nil {
 		return err
 	}
@@ -157,20 +159,20 @@ func (c *Controller) sync(ctx context.Context) error {
 		devs[r.Dev] = true
 		// Before any route: a route without forwarding on its link
 		// would drop the remote pods' packets to local pods.
-		if err := enableForwarding(c.cfg.StateDir, r.Dev); err != nil {
+		if err := c.host.enableForwarding(r.Dev); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	replace, remove := Diff(want, have)
 	for _, r := range replace {
-		if err := replaceRoute(ctx, r); err != nil {
+		if err := c.host.replace(ctx, r); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		c.cfg.Log.Info("route added", "route", r.String())
 	}
 	for _, r := range remove {
-		if err := deleteRoute(ctx, r.Dst); err != nil {
+		if err := c.host.remove(ctx, r.Dst); err != nil {
 			errs = append(errs, err)
 			continue
 		}

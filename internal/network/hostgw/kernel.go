@@ -23,6 +23,27 @@ const RouteProtocol = "150"
 // this package switched it on, so Reset can put it back.
 const forwardingFile = "forwarding.json"
 
+// host is what sync changes: the routes and forwarding switches of the
+// calling process's network namespace. Tests put a fake in its place.
+type host interface {
+	matching(ctx context.Context, addr netip.Addr) ([]KernelRoute, error)
+	installed(ctx context.Context) ([]Route, error)
+	replace(ctx context.Context, r Route) error
+	remove(ctx context.Context, dst netip.Prefix) error
+	enableForwarding(dev string) error
+}
+
+// iproute is the real host: iproute2 and /proc/sys/net.
+type iproute struct{ stateDir string }
+
+func (iproute) matching(ctx context.Context, addr netip.Addr) ([]KernelRoute, error) {
+	return matching(ctx, addr)
+}
+func (iproute) installed(ctx context.Context) ([]Route, error)     { return installed(ctx) }
+func (iproute) replace(ctx context.Context, r Route) error         { return replaceRoute(ctx, r) }
+func (iproute) remove(ctx context.Context, dst netip.Prefix) error { return deleteRoute(ctx, dst) }
+func (h iproute) enableForwarding(dev string) error                { return enableForwarding(h.stateDir, dev) }
+
 // ip runs iproute2 and returns its stdout.
 func ip(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "ip", args...)
