@@ -663,6 +663,12 @@ func (w *podWorker) writePodFiles(pod *corev1.Pod) error {
 		"resolv.conf": resolvConf(pod, w.k.cfg.ClusterDNS, w.k.cfg.ClusterDomain, hostConf),
 		"hostname":    []byte(podHostname(pod) + "\n"),
 	}
+	if pod.Spec.HostNetwork {
+		// The pod shares the node's UTS namespace, so its name too.
+		if h, err := os.Hostname(); err == nil {
+			files["hostname"] = []byte(h + "\n")
+		}
+	}
 	for name, data := range files {
 		p := filepath.Join(w.dir, name)
 		if old, err := os.ReadFile(p); err == nil && string(old) == string(data) {
