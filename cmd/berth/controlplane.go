@@ -26,8 +26,8 @@ type registryInfo struct {
 }
 
 // nodeEnv is what node-side components get: runAgent joins the cluster,
-// starts the engine and then runs runDockerAPI, runKubelet and runProxy
-// (dockerapi.go, kubelet.go, proxy.go) with it.
+// starts the engine and then runs runDockerAPI, runKubelet, runProxy and
+// runRoutes (dockerapi.go, kubelet.go, proxy.go, routes.go) with it.
 type nodeEnv struct {
 	opts *agentOptions
 	kube *rest.Config // this node's own credentials, obtained with the join token
