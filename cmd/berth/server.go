@@ -110,6 +110,7 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 	})
 	g.Go(func() error {
 		<-ctx.Done()
+		api.Stop()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)

@@ -245,6 +245,8 @@ func (s *Server) watch(rq *request) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.stopping:
+			return nil
 		case ev, ok := <-events:
 			if !ok {
 				return nil

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -44,12 +45,16 @@ type Config struct {
 
 // Server is the API server's http.Handler.
 type Server struct {
-	cfg    Config
-	ready  atomic.Bool
-	mux    *http.ServeMux
-	byGVR  map[schema.GroupVersionResource]*kinds.Kind
-	disc   *discovery
-	fields fieldManagers
+	cfg Config
+	// stopping closes when the server shuts down: it ends open watches,
+	// which http.Server.Shutdown would otherwise wait on.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
+	ready        atomic.Bool
+	mux          *http.ServeMux
+	byGVR        map[schema.GroupVersionResource]*kinds.Kind
+	disc         *discovery
+	fields       fieldManagers
 }
 
 // New returns a Server; it answers /readyz with 503 until SetReady.
@@ -60,7 +65,7 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), byGVR: map[schema.GroupVersionResource]*kinds.Kind{}}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), byGVR: map[schema.GroupVersionResource]*kinds.Kind{}, stopping: make(chan struct{})}
 	for _, k := range kinds.All() {
 		s.byGVR[k.GroupVersionResource()] = k
 	}
@@ -83,6 +88,13 @@ func New(cfg Config) *Server {
 
 // SetReady makes /readyz answer ok.
 func (s *Server) SetReady() { s.ready.Store(true) }
+
+// Stop ends open watches (clients resume them elsewhere or after a
+// restart) and makes /readyz fail; call it before http.Server.Shutdown.
+func (s *Server) Stop() {
+	s.ready.Store(false)
+	s.stoppingOnce.Do(func() { close(s.stopping) })
+}
 
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /version", s.serveVersion)
