@@ -160,7 +160,14 @@ func (w *podWorker) sync(ctx context.Context) (time.Duration, bool) {
 		return 0, true
 	}
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		// Finished pods keep their containers (for logs) until deleted,
+		// but give their address back at once, as upstream kills the
+		// sandbox: a node's /24 would otherwise fill with completed Jobs.
 		w.stopProbes("")
+		if err := w.releaseNetwork(ctx, pod); err != nil {
+			log.Error("release network of a finished pod, will retry", "err", err)
+			return 2 * time.Second, false
+		}
 		return time.Minute, false
 	}
 	next, err := w.syncRunning(ctx, pod)
@@ -640,6 +647,30 @@ func (w *podWorker) dropSandbox(ctx context.Context, pod *corev1.Pod) {
 	unpin(w.sb.IPCNS)
 	unpin(w.sb.UTSNS)
 	w.sb = nil
+}
+
+// releaseNetwork detaches a finished pod from the pod network and removes
+// its network namespace; the recorded address stays for the status.
+func (w *podWorker) releaseNetwork(ctx context.Context, pod *corev1.Pod) error {
+	if w.sb == nil {
+		w.sb, _ = loadSandbox(w.dir) // nil when the pod never got one
+	}
+	w.waitPendingNet(ctx)
+	if w.sb == nil || w.sb.NetNS == "" {
+		return nil
+	}
+	n, err := w.k.network(ctx)
+	if err != nil {
+		return err
+	}
+	if err := n.Del(ctx, string(pod.UID), w.sb.NetNS, hostPorts(pod)); err != nil {
+		return err
+	}
+	if err := n.DeleteNetns(string(pod.UID)); err != nil {
+		return err
+	}
+	w.sb.NetNS = ""
+	return w.sb.save(w.dir)
 }
 
 // waitPendingNet lets a CNI ADD in flight finish, so a DEL never races it.

@@ -383,9 +383,38 @@ spec:
 			t.Errorf("terminated = %+v, want the runtime's message about /nope", term)
 		}
 	})
+	t.Run("a finished pod keeps its logs and gives its address back", func(t *testing.T) {
+		c.KubectlIn(`
+apiVersion: v1
+kind: Pod
+metadata: {name: done}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: app, image: busybox, imagePullPolicy: IfNotPresent, command: ["sh", "-c", "echo finished"]}
+`, "apply", "-f", "-")
+		p := waitPod(t, c, "done", time.Minute, func(p *corev1.Pod) error {
+			if p.Status.Phase != corev1.PodSucceeded {
+				return fmt.Errorf("phase %s", p.Status.Phase)
+			}
+			return nil
+		})
+		if r := p.Status.ContainerStatuses[0].State.Terminated; r == nil || r.Reason != "Completed" || r.ExitCode != 0 {
+			t.Errorf("state = %+v, want Completed", p.Status.ContainerStatuses[0].State)
+		}
+		Eventually(t, 30*time.Second, func() error {
+			if _, err := os.Stat(filepath.Join(c.DataDir, "kubelet", "network", "netns", string(p.UID))); err == nil {
+				return fmt.Errorf("network namespace of the finished pod still there")
+			}
+			return nil
+		})
+		if out := c.Kubectl("logs", "done"); out != "finished\n" {
+			t.Errorf("logs of the finished pod = %q", out)
+		}
+	})
 	t.Run("deleting pods leaves nothing behind", func(t *testing.T) {
 		var uids []string
-		for _, n := range []string{"web", "multi", "crash", "live", "unready", "badimage", "badcmd"} {
+		for _, n := range []string{"web", "multi", "crash", "live", "unready", "badimage", "badcmd", "done"} {
 			uids = append(uids, string(getPod(t, c, n).UID))
 		}
 		c.Kubectl("delete", "pod", "--all", "--grace-period=1", "--wait=true")
