@@ -254,7 +254,10 @@ func (c *Cluster) waitReady(timeout time.Duration) {
 			c.dumpLog()
 			c.t.Fatalf("berth exited before it was ready")
 		}
-		if _, err := os.Stat(c.Kubeconfig()); err == nil {
+		// /readyz turns ok before the local agent has opened its Docker
+		// socket, and tests use both at once.
+		_, errSock := os.Stat(filepath.Join(c.DataDir, "docker.sock"))
+		if _, err := os.Stat(c.Kubeconfig()); err == nil && errSock == nil {
 			out, err := c.Net.Command(context.Background(), "curl", "-sk", "--max-time", "2", "https://127.0.0.1:6443/readyz").CombinedOutput()
 			if err == nil && strings.TrimSpace(string(out)) == "ok" {
 				return
