@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -364,7 +365,7 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 	env, err := w.k.env.containerEnv(ctx, pod, c, w.podIP(), w.k.cfg.NodeIP, w.k.serviceEnv(pod))
 	if err == nil {
 		if c.TerminationMessagePath != "" {
-			f, ferr := os.OpenFile(filepath.Join(w.dir, "termination-"+c.Name), os.O_CREATE|os.O_WRONLY, 0o666)
+			f, ferr := os.OpenFile(filepath.Join(w.dir, "termination-"+c.Name), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o666)
 			if ferr != nil {
 				err = ferr
 			} else {
@@ -930,6 +931,9 @@ func (w *podWorker) computeStatus(pod *corev1.Pod, byName map[string][]Container
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
 		cs := containerStatus(c, view(c))
+		if t := cs.State.Terminated; t != nil && t.Message == "" {
+			t.Message = w.terminationMessage(c.Name)
+		}
 		if cs.State.Waiting != nil && cs.State.Waiting.Reason == ReasonContainerCreating && len(s.InitContainerStatuses) > 0 {
 			for _, is := range s.InitContainerStatuses {
 				if t := is.State.Terminated; t == nil || t.ExitCode != 0 {
@@ -947,6 +951,19 @@ func (w *podWorker) computeStatus(pod *corev1.Pod, byName map[string][]Container
 	// Keep times the API server already has, so an unchanged pod compares equal.
 	preserveTimes(&s, &old)
 	return s
+}
+
+// terminationMessage is what the container wrote to its
+// terminationMessagePath, capped at 4096 bytes as upstream.
+func (w *podWorker) terminationMessage(name string) string {
+	f, err := os.Open(filepath.Join(w.dir, "termination-"+name))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b := make([]byte, 4096)
+	n, _ := io.ReadFull(f, b) // a short file is the normal case
+	return string(b[:n])
 }
 
 // preserveTimes copies old timestamps into s where the state is the same,

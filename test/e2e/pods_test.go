@@ -391,7 +391,7 @@ metadata: {name: done}
 spec:
   restartPolicy: Never
   containers:
-  - {name: app, image: busybox, imagePullPolicy: IfNotPresent, command: ["sh", "-c", "echo finished"]}
+  - {name: app, image: busybox, imagePullPolicy: IfNotPresent, command: ["sh", "-c", "echo finished; echo all good > /dev/termination-log"]}
 `, "apply", "-f", "-")
 		p := waitPod(t, c, "done", time.Minute, func(p *corev1.Pod) error {
 			if p.Status.Phase != corev1.PodSucceeded {
@@ -399,7 +399,7 @@ spec:
 			}
 			return nil
 		})
-		if r := p.Status.ContainerStatuses[0].State.Terminated; r == nil || r.Reason != "Completed" || r.ExitCode != 0 {
+		if r := p.Status.ContainerStatuses[0].State.Terminated; r == nil || r.Reason != "Completed" || r.ExitCode != 0 || r.Message != "all good\n" {
 			t.Errorf("state = %+v, want Completed", p.Status.ContainerStatuses[0].State)
 		}
 		Eventually(t, 30*time.Second, func() error {
