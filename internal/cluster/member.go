@@ -93,8 +93,8 @@ func Prepare(ctx context.Context, o Options) (func(*embed.Config), error) {
 		if err := b.write(o.DataDir); err != nil {
 			return nil, err
 		}
-		var resp memberResponse
-		if err := c.do(ctx, http.MethodPost, MembersPath, memberRequest{Name: st.Name, PeerURL: st.PeerURL}, &resp); err != nil {
+		resp, err := addMember(ctx, c, memberRequest{Name: st.Name, PeerURL: st.PeerURL}, o.Log)
+		if err != nil {
 			return nil, fmt.Errorf("join %s: %w", o.Server, err)
 		}
 		initial, clusterState = resp.InitialCluster, embed.ClusterStateFlagExisting
@@ -128,6 +128,26 @@ func Prepare(ctx context.Context, o Options) (func(*embed.Config), error) {
 		// heartbeat and election timeout, not the single member's short ones.
 		cfg.TickMs, cfg.ElectionMs = 100, 1000
 	}, nil
+}
+
+// addMember asks the server to add req as a member, retrying for a
+// minute: etcd refuses a new member ("unhealthy cluster") until every
+// member has been connected for a few seconds, as right after another join.
+func addMember(ctx context.Context, c *client, req memberRequest, log *slog.Logger) (memberResponse, error) {
+	var resp memberResponse
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := c.do(ctx, http.MethodPost, MembersPath, req, &resp)
+		if err == nil || time.Now().After(deadline) {
+			return resp, err
+		}
+		log.Info("etcd member add refused, retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return resp, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // IsMember reports whether dataDir's etcd is (or is becoming) a member of
