@@ -58,7 +58,11 @@ type Controller struct {
 
 // Config configures Run.
 type Config struct {
-	Kube        *rest.Config
+	Kube *rest.Config
+	// Client and Metadata, if set, are used instead of clients built from
+	// Kube (tests pass fakes).
+	Client      kubernetes.Interface
+	Metadata    metadata.Interface
 	Controllers []Controller
 	// Identity of this process in the Lease; default hostname_pid.
 	Identity string
@@ -71,9 +75,12 @@ type Config struct {
 // since controllers' caches and expectations can't be handed over) or a
 // controller fails.
 func Run(ctx context.Context, cfg Config) error {
-	client, err := kubernetes.NewForConfig(cfg.Kube)
-	if err != nil {
-		return fmt.Errorf("controller manager client: %w", err)
+	client := cfg.Client
+	if client == nil {
+		var err error
+		if client, err = kubernetes.NewForConfig(cfg.Kube); err != nil {
+			return fmt.Errorf("controller manager client: %w", err)
+		}
 	}
 	id := cfg.Identity
 	if id == "" {
@@ -115,9 +122,12 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 func runAll(ctx context.Context, cfg Config, client kubernetes.Interface) error {
-	md, err := metadata.NewForConfig(cfg.Kube)
-	if err != nil {
-		return fmt.Errorf("metadata client: %w", err)
+	md := cfg.Metadata
+	if md == nil {
+		var err error
+		if md, err = metadata.NewForConfig(cfg.Kube); err != nil {
+			return fmt.Errorf("metadata client: %w", err)
+		}
 	}
 	cc := &Context{
 		Config:            cfg.Kube,
@@ -150,7 +160,7 @@ func runAll(ctx context.Context, cfg Config, client kubernetes.Interface) error 
 			return nil
 		})
 	}
-	err = g.Wait()
+	err := g.Wait()
 	cc.Informers.Shutdown()
 	cc.MetadataInformers.Shutdown()
 	return err
