@@ -80,7 +80,7 @@ func (s *haServer) kubectl(args ...string) (string, error) {
 // the first with --cluster-init, two joining with --server and the token.
 // A write through one server is read through another, and after the first
 // server is killed the other two keep serving and take over the
-// controller-manager Lease.
+// controller-manager Lease; restarted servers rejoin as the same members.
 func TestHAServersShareEtcd(t *testing.T) {
 	Require(t)
 	hub := newBareNetns(t)
@@ -203,5 +203,25 @@ func TestHAServersShareEtcd(t *testing.T) {
 		if s.exited() {
 			t.Fatalf("server %s exited after the first server was killed", s.IP)
 		}
+	}
+
+	// Restarts with the same data dir and flags come back as the same
+	// members (the flags don't start a new cluster or join again) and see
+	// what was written while they were down.
+	s1.startAndWait(t)
+	s2.Stop()
+	s2.startAndWait(t)
+	for _, s := range []*haServer{s1, s2} {
+		Eventually(t, 30*time.Second, func() error {
+			out, err := s.kubectl("get", "configmap", "ha-after", "-o", "jsonpath={.data.k}")
+			if err != nil || out != "after-kill" {
+				return fmt.Errorf("configmap on restarted server %s: %v %q", s.IP, err, out)
+			}
+			return nil
+		})
+	}
+	ms, err := members(s1)
+	if err != nil || len(ms) != 3 {
+		t.Fatalf("etcd members after the restarts: %v %v", ms, err)
 	}
 }
