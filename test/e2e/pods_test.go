@@ -383,6 +383,47 @@ spec:
 			t.Errorf("terminated = %+v, want the runtime's message about /nope", term)
 		}
 	})
+	t.Run("securityContext", func(t *testing.T) {
+		c.KubectlIn(`
+apiVersion: v1
+kind: Pod
+metadata: {name: secure}
+spec:
+  terminationGracePeriodSeconds: 1
+  securityContext: {runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000}
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3600"]
+    securityContext: {readOnlyRootFilesystem: true}
+    resources: {limits: {cpu: 200m, memory: 32Mi}}
+    volumeMounts: [{name: scratch, mountPath: /scratch}]
+  volumes:
+  - {name: scratch, emptyDir: {}}
+`, "apply", "-f", "-")
+		p := waitPod(t, c, "secure", time.Minute, podRunning)
+		out := c.Kubectl("exec", "secure", "--", "sh", "-c", `id -u; id -g; id -G; touch /x 2>/dev/null && echo rootfs-writable; touch /scratch/ok && echo scratch-writable; cat /sys/fs/cgroup/memory/memory.limit_in_bytes`)
+		lines := strings.Fields(out)
+		if len(lines) < 5 || lines[0] != "1000" || lines[1] != "3000" || !strings.Contains(out, "2000") ||
+			strings.Contains(out, "rootfs-writable") || !strings.Contains(out, "scratch-writable") {
+			t.Errorf("in the pod: %q, want uid 1000, gid 3000, group 2000, a read-only rootfs and a writable emptyDir", out)
+		}
+		if p.Status.QOSClass != corev1.PodQOSGuaranteed {
+			t.Errorf("qosClass = %s, want Guaranteed", p.Status.QOSClass)
+		}
+		for f, want := range map[string]string{"memory/berth-*/kubepods/pod%s/memory.limit_in_bytes": "33554432", "cpu/berth-*/kubepods/pod%s/cpu.cfs_quota_us": "20000"} {
+			m, _ := filepath.Glob("/sys/fs/cgroup/" + fmt.Sprintf(f, p.UID))
+			if len(m) != 1 {
+				t.Errorf("pod cgroup file %s: %v", f, m)
+				continue
+			}
+			b, _ := os.ReadFile(m[0])
+			if got := strings.TrimSpace(string(b)); got != want {
+				t.Errorf("%s = %s, want %s (the pod-level limit)", m[0], got, want)
+			}
+		}
+	})
 	t.Run("a finished pod keeps its logs and gives its address back", func(t *testing.T) {
 		c.KubectlIn(`
 apiVersion: v1
@@ -414,7 +455,7 @@ spec:
 	})
 	t.Run("deleting pods leaves nothing behind", func(t *testing.T) {
 		var uids []string
-		for _, n := range []string{"web", "multi", "crash", "live", "unready", "badimage", "badcmd", "done"} {
+		for _, n := range []string{"web", "multi", "crash", "live", "unready", "badimage", "badcmd", "done", "secure"} {
 			uids = append(uids, string(getPod(t, c, n).UID))
 		}
 		c.Kubectl("delete", "pod", "--all", "--grace-period=1", "--wait=true")
