@@ -472,6 +472,26 @@ spec:
 			return fmt.Errorf("job status %+v; pods:\n%s", j.Status, podSummary(t, c, "job-name=five"))
 		})
 	})
+
+	t.Run("finished job deleted after ttlSecondsAfterFinished", func(t *testing.T) {
+		requireReadyNode(t, c)
+		c.KubectlIn(`apiVersion: batch/v1
+kind: Job
+metadata: {name: brief}
+spec:
+  ttlSecondsAfterFinished: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: ["true"]}]
+`, "apply", "-f", "-")
+		Eventually(t, 90*time.Second, func() error {
+			if _, err := c.KubectlErr("", "get", "job", "brief"); err == nil {
+				return fmt.Errorf("job brief still there; pods:\n%s", podSummary(t, c, "job-name=brief"))
+			}
+			return nil
+		})
+	})
 }
 
 // podSummary describes the pods matching selector for failure messages.
