@@ -142,6 +142,38 @@ func TestHAServersShareEtcd(t *testing.T) {
 		t.Logf("etcd members: %v", out)
 	}
 
+	// Agents may name any server: this one joins through server 2 and
+	// server 3 sees its node.
+	agentNet := newBareNetns(t)
+	mustRun(t, "ip", "-n", hub.Name, "link", "add", "agent1", "type", "veth", "peer", "name", "eth0", "netns", agentNet.Name)
+	mustRun(t, "ip", "-n", hub.Name, "link", "set", "agent1", "master", "br0", "up")
+	mustRun(t, "ip", "-n", agentNet.Name, "addr", "add", "172.22.0.10/24", "dev", "eth0")
+	mustRun(t, "ip", "-n", agentNet.Name, "link", "set", "eth0", "up")
+	agentDir := t.TempDir()
+	agent := &proc{t: t, net: agentNet, home: t.TempDir(), args: func() []string {
+		return []string{"agent", "--server", "https://" + s2.IP + ":6443", "--token", tok,
+			"--data-dir", agentDir, "--node-name", "ha-node", "--node-ip", "172.22.0.10"}
+	}}
+	agent.start()
+	t.Cleanup(func() {
+		agent.Stop()
+		if t.Failed() {
+			agent.dumpLog()
+		}
+		agent.reset(agentDir)
+		cleanupMounts(t, agentDir)
+	})
+	Eventually(t, time.Minute, func() error {
+		if agent.exited() {
+			t.Fatal("berth agent exited")
+		}
+		out, err := s3.kubectl("get", "node", "ha-node", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		if err != nil || out != "True" {
+			return fmt.Errorf("node ha-node Ready: %v %q", err, out)
+		}
+		return nil
+	})
+
 	if out, err := s2.kubectl("create", "configmap", "ha-before", "--from-literal=k=written-on-2"); err != nil {
 		t.Fatalf("create configmap on server 2: %v: %s", err, out)
 	}
