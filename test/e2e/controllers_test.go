@@ -597,6 +597,42 @@ spec:
 	if _, err := c.KubectlErr("", "get", "pvc", "data-db-2"); err != nil {
 		t.Errorf("claim data-db-2 deleted with its pod; claims are retained: %v", err)
 	}
+
+	t.Run("OrderedReady with running pods", func(t *testing.T) {
+		requireReadyNode(t, c)
+		loadBaseImages(t, c)
+		c.KubectlIn(`apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: ordered}
+spec:
+  serviceName: ordered
+  replicas: 2
+  selector: {matchLabels: {app: ordered}}
+  template:
+    metadata: {labels: {app: ordered}}
+    spec: {containers: [{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}]}
+`, "apply", "-f", "-")
+		Eventually(t, 90*time.Second, func() error {
+			var sts appsv1.StatefulSet
+			if err := getJSON(t, c, &sts, "statefulset", "ordered"); err != nil {
+				return err
+			}
+			if sts.Status.ReadyReplicas != 2 || sts.Status.CurrentRevision == "" || sts.Status.CurrentRevision != sts.Status.UpdateRevision {
+				return fmt.Errorf("status %+v; pods:\n%s", sts.Status, podSummary(t, c, "app=ordered"))
+			}
+			return nil
+		})
+		var p0, p1 corev1.Pod
+		if err := getJSON(t, c, &p0, "pod", "ordered-0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := getJSON(t, c, &p1, "pod", "ordered-1"); err != nil {
+			t.Fatal(err)
+		}
+		if !p0.CreationTimestamp.Before(&p1.CreationTimestamp) && !p0.CreationTimestamp.Equal(&p1.CreationTimestamp) {
+			t.Errorf("ordered-1 created at %v before ordered-0 at %v", p1.CreationTimestamp, p0.CreationTimestamp)
+		}
+	})
 }
 
 // TestControllersBadInput checks that invalid workloads are refused with
