@@ -20,6 +20,10 @@ func runAgent(ctx context.Context, o *agentOptions) error {
 	if o.Simulate > 0 {
 		return runSimulatedNodes(ctx, o, log)
 	}
+	cn, err := o.clusterNet()
+	if err != nil {
+		return err
+	}
 	kube, err := join(ctx, o)
 	if err != nil {
 		return fmt.Errorf("join %s: %w", o.Server, err)
@@ -28,7 +32,7 @@ func runAgent(ctx context.Context, o *agentOptions) error {
 	if err != nil {
 		return fmt.Errorf("start engine: %w", err)
 	}
-	n := &nodeEnv{opts: o, kube: kube, eng: eng, log: log}
+	n := &nodeEnv{opts: o, net: cn, kube: kube, eng: eng, log: log}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return runDockerAPI(ctx, n) })
 	g.Go(func() error { return runKubelet(ctx, n) })

@@ -30,6 +30,7 @@ type registryInfo struct {
 // runRoutes (dockerapi.go, kubelet.go, proxy.go, routes.go) with it.
 type nodeEnv struct {
 	opts *agentOptions
+	net  clusterNet
 	kube *rest.Config // this node's own credentials, obtained with the join token
 	eng  *engine.Engine
 	log  *slog.Logger

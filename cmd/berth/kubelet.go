@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -17,12 +16,7 @@ import (
 	"github.com/berth-dev/berth/internal/network"
 )
 
-// Node networking defaults. A remote agent has no server flags, so these
-// match serverOptions' defaults (cluster CIDR, service CIDR, cluster DNS).
 const (
-	defaultClusterCIDR = "10.244.0.0/16"
-	defaultServiceCIDR = "10.96.0.0/12"
-	defaultClusterDNS  = "10.96.0.10"
 	// KubeletPort is where the node agent serves logs/exec/port-forward to the API server.
 	kubeletPort = 10250
 )
@@ -43,9 +37,9 @@ func runKubelet(ctx context.Context, n *nodeEnv) error {
 		NodeIP:      ip,
 		DataDir:     n.opts.DataDir,
 		Port:        kubeletPort,
-		ClusterDNS:  defaultClusterDNS,
-		ClusterCIDR: netip.MustParsePrefix(defaultClusterCIDR),
-		ServiceCIDR: netip.MustParsePrefix(defaultServiceCIDR),
+		ClusterDNS:  n.net.ClusterDNS,
+		ClusterCIDR: n.net.ClusterCIDR,
+		ServiceCIDR: n.net.ServiceCIDR,
 		CgroupRoot:  n.eng.CgroupRoot() + "/kubepods",
 		ClientCA:    n.kube.TLSClientConfig.CAData,
 		Runtime:     engineRuntime{n.eng},

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"net/netip"
+
 	"github.com/spf13/pflag"
 )
 
@@ -44,6 +47,33 @@ type agentOptions struct {
 	NodeIP   string
 	// Simulate > 0 runs that many simulated nodes (like KWOK) instead of a real one.
 	Simulate int
+	// The cluster's networks, which must equal the server's; `berth up`
+	// copies them from the server's flags.
+	ClusterCIDR string
+	ServiceCIDR string
+	ClusterDNS  string
+}
+
+// clusterNet is the parsed form of the agent's network flags.
+type clusterNet struct {
+	ClusterCIDR netip.Prefix
+	ServiceCIDR netip.Prefix
+	ClusterDNS  string
+}
+
+func (o *agentOptions) clusterNet() (clusterNet, error) {
+	cc, err := netip.ParsePrefix(o.ClusterCIDR)
+	if err != nil {
+		return clusterNet{}, fmt.Errorf("--cluster-cidr: %w", err)
+	}
+	sc, err := netip.ParsePrefix(o.ServiceCIDR)
+	if err != nil {
+		return clusterNet{}, fmt.Errorf("--service-cidr: %w", err)
+	}
+	if _, err := netip.ParseAddr(o.ClusterDNS); err != nil {
+		return clusterNet{}, fmt.Errorf("--cluster-dns: %w", err)
+	}
+	return clusterNet{ClusterCIDR: cc, ServiceCIDR: sc, ClusterDNS: o.ClusterDNS}, nil
 }
 
 func (o *agentOptions) addFlags(fs *pflag.FlagSet, standalone bool) {
@@ -52,6 +82,9 @@ func (o *agentOptions) addFlags(fs *pflag.FlagSet, standalone bool) {
 		fs.StringVar(&o.Server, "server", envOr("BERTH_URL", ""), "(agent) URL of the API server, https://HOST:6443")
 		fs.StringVar(&o.Token, "token", envOr("BERTH_TOKEN", ""), "(agent) join token printed by the server")
 		fs.IntVar(&o.Simulate, "simulate", 0, "(agent) run N simulated nodes that report bound pods Running without containers")
+		fs.StringVar(&o.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "(agent/networking) the cluster's pod network; must match the server's")
+		fs.StringVar(&o.ServiceCIDR, "service-cidr", "10.96.0.0/12", "(agent/networking) the cluster's Service range; must match the server's")
+		fs.StringVar(&o.ClusterDNS, "cluster-dns", "10.96.0.10", "(agent/networking) ClusterIP of the cluster DNS service; must match the server's")
 	}
 	fs.StringVar(&o.NodeName, "node-name", "", "(agent) node name (default: hostname)")
 	fs.StringVar(&o.NodeIP, "node-ip", "", "(agent) node address (default: first host address)")

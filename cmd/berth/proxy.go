@@ -61,8 +61,8 @@ func runProxy(ctx context.Context, n *nodeEnv) error {
 	metricsEP := []proxy.Endpoint{{IP: nodeIP, Port: 9153}}
 	p, err := proxy.New(proxy.Config{
 		Table:       proxy.TableName(n.opts.DataDir),
-		ClusterCIDR: netip.MustParsePrefix(defaultClusterCIDR),
-		ServiceCIDR: netip.MustParsePrefix(defaultServiceCIDR),
+		ClusterCIDR: n.net.ClusterCIDR,
+		ServiceCIDR: n.net.ServiceCIDR,
 		NodeName:    nodeName,
 		Override: proxy.Override{
 			proxy.OverrideKey(metav1.NamespaceSystem, "kube-dns", "udp", 53):   dnsEP,
@@ -79,7 +79,7 @@ func runProxy(ctx context.Context, n *nodeEnv) error {
 		return err
 	}
 	// A node whose resolv.conf is missing still answers cluster names.
-	ups, err := dns.Upstreams("/etc/resolv.conf", defaultClusterDNS, nodeIP.String())
+	ups, err := dns.Upstreams("/etc/resolv.conf", n.net.ClusterDNS, nodeIP.String())
 	if err != nil {
 		log.Warn("no upstream resolvers, names outside the cluster will fail", "err", err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"path/filepath"
 
 	"k8s.io/client-go/informers"
@@ -34,7 +33,7 @@ func runRoutes(ctx context.Context, n *nodeEnv) error {
 	factory := informers.NewSharedInformerFactory(kube, 0)
 	c, err := hostgw.New(hostgw.Config{
 		NodeName:    name,
-		ClusterCIDR: netip.MustParsePrefix(defaultClusterCIDR),
+		ClusterCIDR: n.net.ClusterCIDR,
 		StateDir:    routesStateDir(n.opts.DataDir),
 		Log:         n.log.With("component", "routes"),
 	}, factory)

@@ -68,6 +68,7 @@ func newUpCommand() *cobra.Command {
 					return nil
 				case j := <-join:
 					ao.DataDir, ao.Server, ao.Token = so.DataDir, j.URL, j.Token
+					ao.ClusterCIDR, ao.ServiceCIDR, ao.ClusterDNS = so.ClusterCIDR, so.ServiceCIDR, so.ClusterDNS
 					printWelcome(cmd, &so, j)
 					return runAgent(ctx, &ao)
 				}
