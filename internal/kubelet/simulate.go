@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/berth-dev/berth/internal/version"
@@ -119,19 +120,23 @@ func registerSimulated(ctx context.Context, n SimulatedNode) error {
 	return postSimulatedStatus(ctx, n)
 }
 
+// postSimulatedStatus writes n's status, re-reading the Node on a conflict:
+// the pod CIDR allocator and the node lifecycle controller update Nodes too.
 func postSimulatedStatus(ctx context.Context, n SimulatedNode) error {
-	node, err := n.Client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
-	if err != nil {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		node, err := n.Client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		now := metav1.Now()
+		st := nodeStatus(hostInfo{cpus: 32, memory: 256 << 30, storage: 1 << 40, kernel: "simulated", osImage: "berth simulated node", podCIDRSet: true},
+			"", node.Status.Conditions, now)
+		st.Addresses = nil // never reachable: see RunSimulated
+		st.NodeInfo.ContainerRuntimeVersion = "berth-simulated://" + version.Berth
+		node.Status = st
+		_, err = n.Client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
 		return err
-	}
-	now := metav1.Now()
-	st := nodeStatus(hostInfo{cpus: 32, memory: 256 << 30, storage: 1 << 40, kernel: "simulated", osImage: "berth simulated node", podCIDRSet: true},
-		"", node.Status.Conditions, now)
-	st.Addresses = nil // never reachable: see RunSimulated
-	st.NodeInfo.ContainerRuntimeVersion = "berth-simulated://" + version.Berth
-	node.Status = st
-	_, err = n.Client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
-	return err
+	})
 }
 
 // syncSimulatedPod reports a bound pod Running with every container ready,
