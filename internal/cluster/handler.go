@@ -106,6 +106,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.Log.Info("added etcd member", "name", req.Name, "peerURL", req.PeerURL)
 		writeJSON(w, memberResponse{InitialCluster: initial})
+	case "DELETE " + MembersPath:
+		h.removeMember(ctx, w, r.URL.Query().Get("name"))
 	default:
 		writeStatus(w, apierrors.NewMethodNotSupported(etcdResource, r.Method))
 	}
@@ -113,6 +115,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // etcdResource names the members in Status errors.
 var etcdResource = schema.GroupResource{Group: "berth.dev", Resource: "etcdmembers"}
+
+// removeMember removes the member called name, for a server that is gone
+// for good: until then it counts toward etcd's quorum.
+func (h *Handler) removeMember(ctx context.Context, w http.ResponseWriter, name string) {
+	if name == "" {
+		writeStatus(w, apierrors.NewBadRequest("member removal: ?name= is required"))
+		return
+	}
+	list, err := h.Etcd.MemberList(ctx)
+	if err != nil {
+		writeStatus(w, apierrors.NewServiceUnavailable("etcd member list: "+err.Error()))
+		return
+	}
+	i := slices.IndexFunc(list.Members, func(m *etcdserverpb.Member) bool { return m.Name == name })
+	if i < 0 {
+		writeStatus(w, apierrors.NewNotFound(etcdResource, name))
+		return
+	}
+	m := list.Members[i]
+	if _, err := h.Etcd.MemberRemove(ctx, m.ID); err != nil {
+		writeStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("etcd member remove %s: %v", name, err)))
+		return
+	}
+	h.Log.Info("removed etcd member", "name", name, "peerURLs", m.PeerURLs)
+	writeJSON(w, Member{ID: strconv.FormatUint(m.ID, 16), Name: m.Name, PeerURLs: m.PeerURLs})
+}
 
 var errNameTaken = errors.New("another started member has this peer URL")
 

@@ -256,4 +256,24 @@ func TestHAServersShareEtcd(t *testing.T) {
 	if err != nil || len(ms) != 3 {
 		t.Fatalf("etcd members after the restarts: %v %v", ms, err)
 	}
+
+	// A server gone for good is removed by name; the other two go on.
+	s3.Stop()
+	var name3 string
+	for _, m := range ms {
+		if urls, _ := m["peerURLs"].([]any); len(urls) == 1 && urls[0] == "https://"+s3.IP+":2380" {
+			name3, _ = m["name"].(string)
+		}
+	}
+	out, err := s1.net.Command(context.Background(), "curl", "-sk", "--max-time", "20", "-X", "DELETE", "-H", "Authorization: Bearer "+tok,
+		"https://"+s1.IP+":6443/berth/v1/cluster/members?name="+name3).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), name3) {
+		t.Fatalf("remove member %q: %v %s", name3, err, out)
+	}
+	if ms, err := members(s2); err != nil || len(ms) != 2 {
+		t.Fatalf("etcd members after removing server 3: %v %v", ms, err)
+	}
+	if out, err := s1.kubectl("create", "configmap", "ha-two", "--from-literal=k=v"); err != nil {
+		t.Fatalf("write with two members left: %v: %s", err, out)
+	}
 }
