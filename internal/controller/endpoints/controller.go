@@ -12,19 +12,18 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/berth-dev/berth/internal/controller/ctrlutil"
 	"github.com/berth-dev/berth/internal/controller/endpoints/podsvc"
 )
 
@@ -52,96 +51,24 @@ func New(kube kubernetes.Interface, svcs coreinformers.ServiceInformer, pods cor
 		pods:      pods.Lister(),
 		endpoints: eps.Lister(),
 		synced:    []cache.InformerSynced{svcs.Informer().HasSynced, pods.Informer().HasSynced, eps.Informer().HasSynced},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "endpoints"}),
-		log: log,
+		queue:     ctrlutil.NewQueue("endpoints"),
+		log:       log,
 	}
-	if _, err := svcs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
-		DeleteFunc: c.enqueue,
-	}); err != nil {
-		return nil, fmt.Errorf("watch services: %w", err)
-	}
-	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { c.podChanged(nil, obj) },
-		UpdateFunc: c.podChanged,
-		DeleteFunc: func(obj any) { c.podChanged(obj, nil) },
-	}); err != nil {
-		return nil, fmt.Errorf("watch pods: %w", err)
+	if err := podsvc.Watch(c.queue, svcs, pods, log); err != nil {
+		return nil, err
 	}
 	// An Endpoints edited or deleted by someone else is put back; our own
 	// create arriving resyncs a Service whose sync raced it (see sync).
-	if _, err := eps.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
-		DeleteFunc: c.enqueue,
-	}); err != nil {
+	if _, err := eps.Informer().AddEventHandler(podsvc.EnqueueHandler(c.queue, log)); err != nil {
 		return nil, fmt.Errorf("watch endpoints: %w", err)
 	}
 	return c, nil
 }
 
-func (c *Controller) enqueue(obj any) {
-	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
-	if err != nil {
-		c.log.Warn("cannot key object", "err", err)
-		return
-	}
-	c.queue.Add(key)
-}
-
-func (c *Controller) podChanged(old, cur any) {
-	keys, err := podsvc.ChangedPodKeys(c.services, asPod(old), asPod(cur))
-	if err != nil {
-		c.log.Error("map pod to services", "err", err)
-		return
-	}
-	for _, k := range keys {
-		c.queue.Add(k)
-	}
-}
-
-// asPod unwraps informer objects, including deletion tombstones.
-func asPod(obj any) *corev1.Pod {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	p, _ := obj.(*corev1.Pod)
-	return p
-}
-
 // Run waits for the caches, then runs workers until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer c.queue.ShutDown()
-	c.log.Info("starting")
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return fmt.Errorf("endpoints controller: caches did not sync")
-	}
-	for range workers {
-		go wait.UntilWithContext(ctx, func(ctx context.Context) {
-			for c.processNext(ctx) {
-			}
-		}, time.Second)
-	}
-	<-ctx.Done()
-	c.log.Info("shutting down")
-	return nil
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		c.log.Error("sync failed, will retry", "key", key, "err", err)
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	w := ctrlutil.Worker{Queue: c.queue, Sync: c.sync, Log: c.log}
+	return w.Run(ctx, workers, c.synced...)
 }
 
 func (c *Controller) sync(ctx context.Context, key string) error {

@@ -13,14 +13,11 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
-	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
 	"k8s.io/client-go/kubernetes"
@@ -29,6 +26,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/berth-dev/berth/internal/controller/ctrlutil"
 	"github.com/berth-dev/berth/internal/controller/endpoints/podsvc"
 )
 
@@ -56,24 +54,12 @@ func New(kube kubernetes.Interface, svcs coreinformers.ServiceInformer, pods cor
 		pods:     pods.Lister(),
 		slices:   slices.Lister(),
 		synced:   []cache.InformerSynced{svcs.Informer().HasSynced, pods.Informer().HasSynced, slices.Informer().HasSynced},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "endpointslice"}),
-		written: writeTracker{rv: map[string]map[string]uint64{}},
-		log:     log,
+		queue:    ctrlutil.NewQueue("endpointslice"),
+		written:  writeTracker{rv: map[string]map[string]uint64{}},
+		log:      log,
 	}
-	if _, err := svcs.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueue,
-		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
-		DeleteFunc: c.enqueue,
-	}); err != nil {
-		return nil, fmt.Errorf("watch services: %w", err)
-	}
-	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { c.podChanged(nil, obj) },
-		UpdateFunc: c.podChanged,
-		DeleteFunc: func(obj any) { c.podChanged(obj, nil) },
-	}); err != nil {
-		return nil, fmt.Errorf("watch pods: %w", err)
+	if err := podsvc.Watch(c.queue, svcs, pods, log); err != nil {
+		return nil, err
 	}
 	// Our own writes arriving (and anyone else's edits) resync the Service.
 	if _, err := slices.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -84,26 +70,6 @@ func New(kube kubernetes.Interface, svcs coreinformers.ServiceInformer, pods cor
 		return nil, fmt.Errorf("watch endpointslices: %w", err)
 	}
 	return c, nil
-}
-
-func (c *Controller) enqueue(obj any) {
-	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
-	if err != nil {
-		c.log.Warn("cannot key object", "err", err)
-		return
-	}
-	c.queue.Add(key)
-}
-
-func (c *Controller) podChanged(old, cur any) {
-	keys, err := podsvc.ChangedPodKeys(c.services, asPod(old), asPod(cur))
-	if err != nil {
-		c.log.Error("map pod to services", "err", err)
-		return
-	}
-	for _, k := range keys {
-		c.queue.Add(k)
-	}
 }
 
 func (c *Controller) sliceChanged(obj any) {
@@ -131,45 +97,10 @@ func managedSlice(obj any) (*discoveryv1.EndpointSlice, string) {
 	return s, s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName]
 }
 
-func asPod(obj any) *corev1.Pod {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	p, _ := obj.(*corev1.Pod)
-	return p
-}
-
 // Run waits for the caches, then runs workers until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer c.queue.ShutDown()
-	c.log.Info("starting")
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return fmt.Errorf("endpointslice controller: caches did not sync")
-	}
-	for range workers {
-		go wait.UntilWithContext(ctx, func(ctx context.Context) {
-			for c.processNext(ctx) {
-			}
-		}, time.Second)
-	}
-	<-ctx.Done()
-	c.log.Info("shutting down")
-	return nil
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		c.log.Error("sync failed, will retry", "key", key, "err", err)
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	w := ctrlutil.Worker{Queue: c.queue, Sync: c.sync, Log: c.log}
+	return w.Run(ctx, workers, c.synced...)
 }
 
 func (c *Controller) sync(ctx context.Context, key string) error {
