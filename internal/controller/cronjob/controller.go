@@ -72,21 +72,7 @@ func New(client kubernetes.Interface, inf informers.SharedInformerFactory, rec r
 	}); err != nil {
 		return nil, fmt.Errorf("watch cronjobs: %w", err)
 	}
-	jobChanged := func(obj any) {
-		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = tomb.Obj
-		}
-		if j, ok := obj.(*batchv1.Job); ok {
-			if key, _, ok := ctrlutil.ControllerKey(j, kind); ok {
-				c.queue.Add(key)
-			}
-		}
-	}
-	if _, err := b.Jobs().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    jobChanged,
-		UpdateFunc: func(_, cur any) { jobChanged(cur) },
-		DeleteFunc: jobChanged,
-	}); err != nil {
+	if _, err := b.Jobs().Informer().AddEventHandler(ctrlutil.EnqueueController(c.queue, kind)); err != nil {
 		return nil, fmt.Errorf("watch jobs: %w", err)
 	}
 	c.synced = []cache.InformerSynced{b.CronJobs().Informer().HasSynced, b.Jobs().Informer().HasSynced}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -67,4 +69,21 @@ func (w *Worker) processNext(ctx context.Context) bool {
 func KeyOf(obj any) (string, bool) {
 	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
 	return key, err == nil
+}
+
+// EnqueueController returns handlers that add, for every child object
+// (tombstones unwrapped), the key of its controller of kind gvk. For owners
+// that need no expectations bookkeeping on their children's events.
+func EnqueueController(queue workqueue.TypedInterface[string], gvk schema.GroupVersionKind) cache.ResourceEventHandlerFuncs {
+	changed := func(obj any) {
+		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = tomb.Obj
+		}
+		if m, ok := obj.(metav1.Object); ok {
+			if key, _, ok := ControllerKey(m, gvk); ok {
+				queue.Add(key)
+			}
+		}
+	}
+	return cache.ResourceEventHandlerFuncs{AddFunc: changed, UpdateFunc: func(_, cur any) { changed(cur) }, DeleteFunc: changed}
 }

@@ -77,21 +77,7 @@ func New(client kubernetes.Interface, inf informers.SharedInformerFactory, rec r
 	}); err != nil {
 		return nil, fmt.Errorf("watch statefulsets: %w", err)
 	}
-	podChanged := func(obj any) {
-		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = tomb.Obj
-		}
-		if p, ok := obj.(*corev1.Pod); ok {
-			if key, _, ok := ctrlutil.ControllerKey(p, kind); ok {
-				c.queue.Add(key)
-			}
-		}
-	}
-	if _, err := core.Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    podChanged,
-		UpdateFunc: func(_, cur any) { podChanged(cur) },
-		DeleteFunc: podChanged,
-	}); err != nil {
+	if _, err := core.Pods().Informer().AddEventHandler(ctrlutil.EnqueueController(c.queue, kind)); err != nil {
 		return nil, fmt.Errorf("watch pods: %w", err)
 	}
 	c.synced = []cache.InformerSynced{apps.StatefulSets().Informer().HasSynced, apps.ControllerRevisions().Informer().HasSynced,
