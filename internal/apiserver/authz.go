@@ -14,6 +14,8 @@ import (
 var nodeWritable = map[string]bool{
 	"nodes": true, "nodes/status": true, "leases": true, "events": true,
 	"pods": true, "pods/status": true,
+	// serveToken lets a node ask only for tokens bound to its own pods.
+	"serviceaccounts/token": true,
 }
 
 // nodeReadable are what a node's kubelet, service proxy and DNS read.

@@ -42,6 +42,7 @@ var subresourceInfo = map[string]struct {
 	"portforward": {[]string{"create", "get"}, schema.GroupVersionKind{Version: "v1", Kind: "PodPortForwardOptions"}},
 	"proxy":       {[]string{"create", "delete", "get", "patch", "update"}, schema.GroupVersionKind{Version: "v1", Kind: "NodeProxyOptions"}},
 	"finalize":    {[]string{"update"}, schema.GroupVersionKind{}},
+	"token":       {[]string{"create"}, tokenRequestGVK},
 }
 
 func buildDiscovery(all []*kinds.Kind) *discovery {

@@ -18,7 +18,6 @@ import (
 
 	"github.com/berth-dev/berth/internal/admission"
 	"github.com/berth-dev/berth/internal/apiserver/kinds"
-	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/storage"
 )
 
@@ -38,7 +37,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, gv schema
 		writeError(w, errNoResource())
 		return
 	}
-	rq := &request{w: w, r: r, q: r.URL.Query(), user: auth.Authenticate(r), kind: k, namespace: ns, name: name, sub: sub}
+	rq := &request{w: w, r: r, q: r.URL.Query(), user: userFrom(r.Context()), kind: k, namespace: ns, name: name, sub: sub}
 	rq.verb = verbFor(r.Method, name, isWatch(rq.q))
 	if rq.verb == "" {
 		writeError(w, apierrors.NewMethodNotSupported(k.GroupVersionResource().GroupResource(), r.Method))
@@ -63,6 +62,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, gv schema
 		err = s.serveBinding(rq)
 	case sub == "eviction":
 		err = s.serveEviction(rq)
+	case sub == "token":
+		err = s.serveToken(rq)
 	default:
 		err = s.serveGeneric(rq)
 	}

@@ -5,6 +5,7 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,9 @@ type Config struct {
 	Store *storage.Store
 	PKI   *auth.PKI
 	Token string // the node join token
+	// ServiceAccountTokens signs TokenRequests and verifies bearer tokens;
+	// nil serves neither.
+	ServiceAccountTokens *auth.TokenSigner
 	// Admission may be nil (no admission plugins).
 	Admission admission.Interface
 	// NodeProxy serves pods/{log,exec,attach,portforward} and nodes/proxy.
@@ -169,11 +173,12 @@ func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) authenticated(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if auth.Authenticate(r) == nil {
+		u := s.authenticate(r)
+		if u == nil {
 			writeError(w, errUnauthorized())
 			return
 		}
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
 	})
 }
 

@@ -2,6 +2,7 @@ package openapi
 
 import (
 	"fmt"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	"sort"
 	"strings"
 
@@ -277,6 +278,8 @@ func subresourceRoutes(k *kinds.Kind, sub, path string, scope []param, id func(v
 		return []common.Route{at(&corev1.Binding{}, corev1.SchemeGroupVersion.WithKind("Binding")).create(id("create"), "create binding of a "+kind)}
 	case "eviction":
 		return []common.Route{at(&policyv1.Eviction{}, policyv1.SchemeGroupVersion.WithKind("Eviction")).create(id("create"), "create eviction of a "+kind)}
+	case "token":
+		return []common.Route{at(&authenticationv1.TokenRequest{}, authenticationv1.SchemeGroupVersion.WithKind("TokenRequest")).create(id("create"), "create token of a "+kind)}
 	case "log":
 		return []common.Route{&route{method: "GET", path: path, id: id("read"), desc: "read log of the specified " + kind,
 			action: "get", gvk: k.GVK, params: with(scope, connectParams[sub]), produces: streamTypes,
