@@ -123,6 +123,9 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 			return fmt.Errorf("bootstrap cluster objects: %w", err)
 		}
 		api.SetReady()
+		g.Go(func() error {
+			return apiserver.RunEndpointLeases(ctx, admin, advertise, o.HTTPSPort, log.With("component", "endpoint-leases"))
+		})
 		// Repair frees ClusterIP/NodePort claims leaked by a crash between
 		// claiming and storing, and re-claims what stored Services hold.
 		g.Go(func() error { return adm.Run(ctx) })

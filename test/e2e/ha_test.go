@@ -174,6 +174,18 @@ func TestHAServersShareEtcd(t *testing.T) {
 		return nil
 	})
 
+	// The kubernetes Service's endpoints list every live server.
+	kubeEndpoints := func(s *haServer) (string, error) {
+		return s.kubectl("get", "endpoints", "kubernetes", "-o", "jsonpath={.subsets[*].addresses[*].ip}")
+	}
+	Eventually(t, 30*time.Second, func() error {
+		out, err := kubeEndpoints(s3)
+		if want := strings.Join([]string{s1.IP, s2.IP, s3.IP}, " "); err != nil || out != want {
+			return fmt.Errorf("kubernetes endpoints = %q (%v), want %q", out, err, want)
+		}
+		return nil
+	})
+
 	if out, err := s2.kubectl("create", "configmap", "ha-before", "--from-literal=k=written-on-2"); err != nil {
 		t.Fatalf("create configmap on server 2: %v: %s", err, out)
 	}
@@ -219,6 +231,14 @@ func TestHAServersShareEtcd(t *testing.T) {
 	if out, err := s3.kubectl("get", "configmap", "ha-before", "-o", "jsonpath={.data.k}"); err != nil || out != "written-on-2" {
 		t.Fatalf("configmap written before the kill, read on server 3: %v %q", err, out)
 	}
+	// The killed server's address leaves the kubernetes endpoints once its Lease is stale.
+	Eventually(t, time.Minute, func() error {
+		out, err := kubeEndpoints(s3)
+		if want := s2.IP + " " + s3.IP; err != nil || out != want {
+			return fmt.Errorf("kubernetes endpoints = %q (%v), want %q", out, err, want)
+		}
+		return nil
+	})
 	// Once server 1's term runs out, a surviving server holds the Lease.
 	Eventually(t, 2*time.Minute, func() error {
 		after, err := leaseHolder(s3)
