@@ -6,6 +6,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/rbac"
 )
 
 // nodeWritable are the resources a node identity may write (the kubelet's
@@ -27,8 +28,8 @@ var nodeReadable = map[string]bool{
 }
 
 // authorize lets system:masters do everything and node identities what a
-// node needs; everyone else gets 403 Forbidden.
-func authorize(rq *request) error {
+// node needs; everyone else gets what RBAC grants (nothing when rb is nil).
+func authorize(rq *request, rb *rbac.Authorizer) error {
 	u := rq.user
 	if u == nil {
 		return errUnauthorized()
@@ -55,8 +56,20 @@ func authorize(rq *request) error {
 				return nil
 			}
 		}
+		return forbidden(u, rq)
 	}
-	return forbidden(u, rq)
+	if rb == nil {
+		return forbidden(u, rq)
+	}
+	ok, err := rb.Allows(rq.r.Context(), &rbac.Request{User: u.Name, Groups: u.Groups, Verb: rq.verb,
+		APIGroup: rq.kind.GVK.Group, Resource: rq.kind.Resource, Subresource: rq.sub, Namespace: rq.namespace, Name: rq.name})
+	if err != nil {
+		return apierrors.NewInternalError(err)
+	}
+	if !ok {
+		return forbidden(u, rq)
+	}
+	return nil
 }
 
 func forbidden(u *auth.User, rq *request) error {

@@ -140,7 +140,7 @@ func TestAuthorizeNode(t *testing.T) {
 	}
 	for _, tc := range tests {
 		rq := &request{user: tc.user, verb: tc.verb, kind: k(tc.res), name: tc.name, sub: tc.sub, namespace: tc.ns}
-		if err := authorize(rq); (err == nil) != tc.allowed {
+		if err := authorize(rq, nil); (err == nil) != tc.allowed {
 			t.Errorf("%v %s %s/%s %s: err = %v, want allowed=%v", tc.user, tc.verb, tc.res, tc.sub, tc.name, err, tc.allowed)
 		}
 	}

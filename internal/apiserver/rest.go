@@ -43,7 +43,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, gv schema
 		writeError(w, apierrors.NewMethodNotSupported(k.GroupVersionResource().GroupResource(), r.Method))
 		return
 	}
-	if err := authorize(rq); err != nil {
+	if err := authorize(rq, s.cfg.RBAC); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/berth-dev/berth/internal/apiserver/kinds"
 	"github.com/berth-dev/berth/internal/apiserver/nodeproxy"
 	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/storage"
 	berthversion "github.com/berth-dev/berth/internal/version"
 )
@@ -36,6 +37,9 @@ type Config struct {
 	// ServiceAccountTokens signs TokenRequests and verifies bearer tokens;
 	// nil serves neither.
 	ServiceAccountTokens *auth.TokenSigner
+	// RBAC authorizes callers that are neither system:masters nor nodes;
+	// nil forbids them everything.
+	RBAC *rbac.Authorizer
 	// Admission may be nil (no admission plugins).
 	Admission admission.Interface
 	// NodeProxy serves pods/{log,exec,attach,portforward} and nodes/proxy.
