@@ -26,6 +26,7 @@ import (
 	"github.com/berth-dev/berth/internal/apiserver/openapi"
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/metricsapi"
+	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/storage"
 )
 
@@ -57,6 +58,10 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
+	saTokens, err := auth.LoadOrCreateTokenSigner(filepath.Join(o.DataDir, "tls"))
+	if err != nil {
+		return fmt.Errorf("service account signing key: %w", err)
+	}
 	token, err := auth.LoadOrCreateToken(filepath.Join(o.DataDir, "token"))
 	if err != nil {
 		return err
@@ -82,8 +87,12 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 		PKI:       pki,
 		Token:     token,
 		Admission: adm,
-		NodeProxy: nodeproxy.New(loopback, pki.KubeletClient),
-		OpenAPI:   openapi.New(kinds.All(), log.With("component", "openapi")),
+		// Service account tokens and RBAC: a binding change is seen
+		// within a second on every server.
+		ServiceAccountTokens: saTokens,
+		RBAC:                 rbac.NewAuthorizer(rbac.StoreLoader(store), time.Second),
+		NodeProxy:            nodeproxy.New(loopback, pki.KubeletClient),
+		OpenAPI:              openapi.New(kinds.All(), log.With("component", "openapi")),
 		Extensions: []apiserver.Extension{{
 			Prefix:     metricsapi.Prefix,
 			Handler:    metricsapi.New(metrics, log.With("component", "metricsapi")),
@@ -121,6 +130,9 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 	g.Go(func() error {
 		if err := apiserver.Bootstrap(ctx, admin, kubeServiceIP, advertise, o.HTTPSPort); err != nil {
 			return fmt.Errorf("bootstrap cluster objects: %w", err)
+		}
+		if err := rbac.Bootstrap(ctx, loopback); err != nil {
+			return fmt.Errorf("bootstrap RBAC roles: %w", err)
 		}
 		api.SetReady()
 		g.Go(func() error {
