@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRBACServiceAccountToken: `kubectl create token` gives a JWT for the
+// default service account, which may not list pods until a RoleBinding to
+// view says so.
+func TestRBACServiceAccountToken(t *testing.T) {
+	c := StartCluster(t)
+	var tok string
+	Eventually(t, time.Minute, func() error { // the serviceaccount controller makes "default"
+		out, err := c.KubectlErr("", "create", "token", "default")
+		tok = strings.TrimSpace(out)
+		return err
+	})
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("kubectl create token = %q, want a JWT", tok)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatalf("JWT payload: %v", err)
+	}
+	var claims struct {
+		Iss string   `json:"iss"`
+		Sub string   `json:"sub"`
+		Aud []string `json:"aud"`
+		Exp int64    `json:"exp"`
+		K8s struct {
+			Namespace      string `json:"namespace"`
+			ServiceAccount struct {
+				Name, UID string
+			} `json:"serviceaccount"`
+		} `json:"kubernetes.io"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatalf("JWT claims %s: %v", payload, err)
+	}
+	uid := c.Kubectl("get", "sa", "default", "-o", "jsonpath={.metadata.uid}")
+	if claims.Iss != "https://kubernetes.default.svc.cluster.local" || claims.Sub != "system:serviceaccount:default:default" ||
+		claims.K8s.Namespace != "default" || claims.K8s.ServiceAccount.UID != uid || len(claims.Aud) != 1 || claims.Exp <= time.Now().Unix() {
+		t.Errorf("claims = %s (sa uid %s)", payload, uid)
+	}
+
+	// kubectl with only the token: an empty kubeconfig so the admin
+	// client certificate is not sent along.
+	server := c.Kubectl("config", "view", "-o", "jsonpath={.clusters[0].cluster.server}")
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	asSA := func(args ...string) (string, error) {
+		return c.KubectlErr("", append([]string{"--kubeconfig", empty, "--server", server, "--token", tok,
+			"--certificate-authority", filepath.Join(c.DataDir, "tls", "ca.crt")}, args...)...)
+	}
+	out, err := asSA("get", "pods", "-n", "default")
+	const want = `pods is forbidden: User "system:serviceaccount:default:default" cannot list resource "pods" in API group "" in the namespace "default"`
+	if err == nil || !strings.Contains(out, want) {
+		t.Fatalf("list pods with the token: err=%v out=%q, want %q", err, out, want)
+	}
+	if out, err := asSA("get", "pods", "-n", "default", "--token", "not-a-token"); err == nil || !strings.Contains(out, "Unauthorized") {
+		t.Errorf("a bad token: err=%v out=%q, want Unauthorized", err, out)
+	}
+
+	c.Kubectl("create", "rolebinding", "sa-view", "--clusterrole=view", "--serviceaccount=default:default", "-n", "default")
+	Eventually(t, 30*time.Second, func() error {
+		out, err := asSA("get", "pods", "-n", "default", "-o", "name")
+		if err != nil {
+			return fmt.Errorf("list pods after the binding: %v: %s", err, out)
+		}
+		return nil
+	})
+	// view is namespaced by the RoleBinding and does not write.
+	if out, err := asSA("get", "pods", "-n", "kube-system"); err == nil {
+		t.Errorf("list pods in kube-system with a default RoleBinding: allowed: %s", out)
+	}
+	if out, err := asSA("create", "configmap", "x", "-n", "default"); err == nil || !strings.Contains(out, "forbidden") {
+		t.Errorf("create configmap with view: err=%v out=%q", err, out)
+	}
+
+	// Deleting the account revokes its tokens.
+	c.Kubectl("delete", "sa", "default", "-n", "default")
+	if out, err := asSA("get", "pods", "-n", "default"); err == nil || !strings.Contains(out, "Unauthorized") {
+		t.Errorf("token of a deleted account: err=%v out=%q, want Unauthorized", err, out)
+	}
+}
