@@ -120,9 +120,11 @@ func (p *Plugins) Admit(ctx context.Context, a *Attributes) error {
 			return err
 		}
 		defaultServiceAccount(a)
-		if err := p.checkServiceAccount(ctx, a); err != nil {
+		sa, err := p.checkServiceAccount(ctx, a)
+		if err != nil {
 			return err
 		}
+		mountServiceAccountToken(a, sa)
 		defaultTolerations(a)
 		if err := p.priority(ctx, a); err != nil {
 			return err

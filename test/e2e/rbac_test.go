@@ -51,17 +51,7 @@ func TestRBACServiceAccountToken(t *testing.T) {
 		t.Errorf("claims = %s (sa uid %s)", payload, uid)
 	}
 
-	// kubectl with only the token: an empty kubeconfig so the admin
-	// client certificate is not sent along.
-	server := c.Kubectl("config", "view", "-o", "jsonpath={.clusters[0].cluster.server}")
-	empty := filepath.Join(t.TempDir(), "empty")
-	if err := os.WriteFile(empty, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	asSA := func(args ...string) (string, error) {
-		return c.KubectlErr("", append([]string{"--kubeconfig", empty, "--server", server, "--token", tok,
-			"--certificate-authority", filepath.Join(c.DataDir, "tls", "ca.crt")}, args...)...)
-	}
+	asSA := withToken(t, c, tok)
 	out, err := asSA("get", "pods", "-n", "default")
 	const want = `pods is forbidden: User "system:serviceaccount:default:default" cannot list resource "pods" in API group "" in the namespace "default"`
 	if err == nil || !strings.Contains(out, want) {
@@ -91,5 +81,57 @@ func TestRBACServiceAccountToken(t *testing.T) {
 	c.Kubectl("delete", "sa", "default", "-n", "default")
 	if out, err := asSA("get", "pods", "-n", "default"); err == nil || !strings.Contains(out, "Unauthorized") {
 		t.Errorf("token of a deleted account: err=%v out=%q, want Unauthorized", err, out)
+	}
+}
+
+// TestRBACPodServiceAccountVolume: a pod gets the kube-api-access projected
+// volume, and its token is accepted by the API server as the pod's account.
+func TestRBACPodServiceAccountVolume(t *testing.T) {
+	c := StartCluster(t)
+	loadBaseImages(t, c)
+	Eventually(t, time.Minute, func() error { // the serviceaccount controller's account and CA ConfigMap
+		_, err := c.KubectlErr("", "get", "sa/default", "configmap/kube-root-ca.crt")
+		return err
+	})
+	c.KubectlIn(`apiVersion: v1
+kind: Pod
+metadata: {name: sa-files}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: app
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "d=/var/run/secrets/kubernetes.io/serviceaccount; cat $d/namespace; echo; head -1 $d/ca.crt; cat $d/token; echo; echo host=$KUBERNETES_SERVICE_HOST"]
+`, "apply", "-f", "-")
+	Eventually(t, 2*time.Minute, func() error {
+		if p := c.Kubectl("get", "pod", "sa-files", "-o", "jsonpath={.status.phase}"); p != "Succeeded" {
+			return fmt.Errorf("phase %q", p)
+		}
+		return nil
+	})
+	lines := strings.Split(c.Kubectl("logs", "sa-files"), "\n")
+	if len(lines) < 4 || lines[0] != "default" || lines[1] != "-----BEGIN CERTIFICATE-----" || strings.Count(lines[2], ".") != 2 || lines[3] != "host=10.96.0.1" {
+		t.Fatalf("files seen by the pod: %q", lines)
+	}
+	// The pod-bound token authenticates as the account (so it is forbidden, not unauthorized).
+	out, err := withToken(t, c, lines[2])("get", "secrets")
+	if err == nil || !strings.Contains(out, `User "system:serviceaccount:default:default" cannot list resource "secrets"`) {
+		t.Errorf("pod token: err=%v out=%q", err, out)
+	}
+}
+
+// withToken returns a kubectl that presents only tok: an empty kubeconfig,
+// so the admin client certificate is not sent along.
+func withToken(t *testing.T, c *Cluster, tok string) func(args ...string) (string, error) {
+	t.Helper()
+	server := c.Kubectl("config", "view", "-o", "jsonpath={.clusters[0].cluster.server}")
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func(args ...string) (string, error) {
+		return c.KubectlErr("", append([]string{"--kubeconfig", empty, "--server", server, "--token", tok,
+			"--certificate-authority", filepath.Join(c.DataDir, "tls", "ca.crt")}, args...)...)
 	}
 }
