@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -34,35 +35,12 @@ func authorize(rq *request, rb *rbac.Authorizer) error {
 	if u == nil {
 		return errUnauthorized()
 	}
-	if u.IsMaster() {
-		return nil
+	ctx := context.Background()
+	if rq.r != nil {
+		ctx = rq.r.Context()
 	}
-	res := rq.kind.Resource
-	if rq.sub != "" {
-		res += "/" + rq.sub
-	}
-	if u.NodeName() != "" {
-		switch rq.verb {
-		case "get", "list", "watch":
-			if nodeReadable[res] || nodeWritable[res] {
-				return nil
-			}
-		case "create", "update", "patch", "delete":
-			// A node changes only its own Node object (upstream's NodeRestriction).
-			if rq.kind.Resource == "nodes" && rq.name != "" && rq.name != u.NodeName() {
-				break
-			}
-			if nodeWritable[res] {
-				return nil
-			}
-		}
-		return forbidden(u, rq)
-	}
-	if rb == nil {
-		return forbidden(u, rq)
-	}
-	ok, err := rb.Allows(rq.r.Context(), &rbac.Request{User: u.Name, Groups: u.Groups, Verb: rq.verb,
-		APIGroup: rq.kind.GVK.Group, Resource: rq.kind.Resource, Subresource: rq.sub, Namespace: rq.namespace, Name: rq.name})
+	ok, err := allowed(ctx, u, &rbac.Request{User: u.Name, Groups: u.Groups, Verb: rq.verb,
+		APIGroup: rq.kind.GVK.Group, Resource: rq.kind.Resource, Subresource: rq.sub, Namespace: rq.namespace, Name: rq.name}, rb)
 	if err != nil {
 		return apierrors.NewInternalError(err)
 	}
@@ -70,6 +48,41 @@ func authorize(rq *request, rb *rbac.Authorizer) error {
 		return forbidden(u, rq)
 	}
 	return nil
+}
+
+// allowed decides a for u: the one place requests and access reviews
+// are authorized.
+func allowed(ctx context.Context, u *auth.User, a *rbac.Request, rb *rbac.Authorizer) (bool, error) {
+	switch {
+	case u.IsMaster():
+		return true, nil
+	case u.NodeName() != "":
+		return nodeAllowed(u.NodeName(), a), nil
+	case rb == nil:
+		return false, nil
+	}
+	return rb.Allows(ctx, a)
+}
+
+func nodeAllowed(node string, a *rbac.Request) bool {
+	if a.NonResourceURL != "" {
+		return false
+	}
+	res := a.Resource
+	if a.Subresource != "" {
+		res += "/" + a.Subresource
+	}
+	switch a.Verb {
+	case "get", "list", "watch":
+		return nodeReadable[res] || nodeWritable[res]
+	case "create", "update", "patch", "delete":
+		// A node changes only its own Node object (upstream's NodeRestriction).
+		if a.Resource == "nodes" && a.Name != "" && a.Name != node {
+			return false
+		}
+		return nodeWritable[res]
+	}
+	return false
 }
 
 func forbidden(u *auth.User, rq *request) error {

@@ -110,6 +110,7 @@ func (s *Server) routes() {
 	if s.cfg.OpenAPI != nil {
 		s.mux.Handle("/openapi/", s.cfg.OpenAPI)
 	}
+	s.mux.HandleFunc("POST "+ssarPath, s.serveSelfSubjectAccessReview)
 	s.mux.HandleFunc("/api", s.serveAPI)
 	s.mux.HandleFunc("/api/", s.serveAPI)
 	s.mux.HandleFunc("/apis", s.serveAPI)

@@ -61,6 +61,13 @@ func TestRBACServiceAccountToken(t *testing.T) {
 		t.Errorf("a bad token: err=%v out=%q, want Unauthorized", err, out)
 	}
 
+	// kubectl auth can-i asks with a SelfSubjectAccessReview.
+	if out, err := asSA("auth", "can-i", "list", "pods", "-n", "default"); err == nil || strings.TrimSpace(out) != "no" {
+		t.Errorf("auth can-i list pods before the binding: err=%v out=%q, want no", err, out)
+	}
+	if out := c.Kubectl("auth", "can-i", "delete", "nodes"); strings.TrimSpace(out) != "yes" {
+		t.Errorf("admin auth can-i delete nodes = %q, want yes", out)
+	}
 	c.Kubectl("create", "rolebinding", "sa-view", "--clusterrole=view", "--serviceaccount=default:default", "-n", "default")
 	Eventually(t, 30*time.Second, func() error {
 		out, err := asSA("get", "pods", "-n", "default", "-o", "name")
@@ -69,6 +76,9 @@ func TestRBACServiceAccountToken(t *testing.T) {
 		}
 		return nil
 	})
+	if out, err := asSA("auth", "can-i", "list", "pods", "-n", "default"); err != nil || strings.TrimSpace(out) != "yes" {
+		t.Errorf("auth can-i list pods after the binding: err=%v out=%q, want yes", err, out)
+	}
 	// view is namespaced by the RoleBinding and does not write.
 	if out, err := asSA("get", "pods", "-n", "kube-system"); err == nil {
 		t.Errorf("list pods in kube-system with a default RoleBinding: allowed: %s", out)
