@@ -29,10 +29,10 @@ const (
 
 // SharedFiles are the data-dir files every server of a cluster holds the
 // same copy of: one CA (so any server's certificates verify everywhere),
-// one join token (agents may name any server) and one set of registry
-// credentials. Berth has no service-account signing keys yet; when it
-// gets them they belong here too.
-var SharedFiles = []string{"tls/ca.crt", "tls/ca.key", "token", "registry-credentials"}
+// one join token (agents may name any server), one set of registry
+// credentials and one service account signing key (a token any server
+// issued verifies on every other).
+var SharedFiles = []string{"tls/ca.crt", "tls/ca.key", "token", "registry-credentials", "tls/service-account.key"}
 
 // Bootstrap maps a SharedFiles name to its content.
 type Bootstrap map[string][]byte
