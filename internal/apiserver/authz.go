@@ -3,8 +3,10 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/rbac"
@@ -39,13 +41,14 @@ func authorize(rq *request, rb *rbac.Authorizer) error {
 	if rq.r != nil {
 		ctx = rq.r.Context()
 	}
-	ok, err := allowed(ctx, u, &rbac.Request{User: u.Name, Groups: u.Groups, Verb: rq.verb,
-		APIGroup: rq.kind.GVK.Group, Resource: rq.kind.Resource, Subresource: rq.sub, Namespace: rq.namespace, Name: rq.name}, rb)
+	a := &rbac.Request{User: u.Name, Groups: u.Groups, Verb: rq.verb,
+		APIGroup: rq.kind.GVK.Group, Resource: rq.kind.Resource, Subresource: rq.sub, Namespace: rq.namespace, Name: rq.name}
+	ok, err := allowed(ctx, u, a, rb)
 	if err != nil {
 		return apierrors.NewInternalError(err)
 	}
 	if !ok {
-		return forbidden(u, rq)
+		return forbidden(u, a)
 	}
 	return nil
 }
@@ -85,15 +88,49 @@ func nodeAllowed(node string, a *rbac.Request) bool {
 	return false
 }
 
-func forbidden(u *auth.User, rq *request) error {
-	res := rq.kind.Resource
-	if rq.sub != "" {
-		res += "/" + rq.sub
+// forbidden is upstream's 403 for a denied request.
+func forbidden(u *auth.User, a *rbac.Request) error {
+	res := a.Resource
+	if a.Subresource != "" {
+		res += "/" + a.Subresource
 	}
 	where := ""
-	if rq.namespace != "" {
-		where = fmt.Sprintf(" in the namespace %q", rq.namespace)
+	if a.Namespace != "" {
+		where = fmt.Sprintf(" in the namespace %q", a.Namespace)
 	}
-	return apierrors.NewForbidden(gr(rq.kind), rq.name, fmt.Errorf("User %q cannot %s resource %q in API group %q%s",
-		u.Name, rq.verb, res, rq.kind.GVK.Group, where))
+	return apierrors.NewForbidden(schema.GroupResource{Group: a.APIGroup, Resource: a.Resource}, a.Name, fmt.Errorf("User %q cannot %s resource %q in API group %q%s",
+		u.Name, a.Verb, res, a.APIGroup, where))
+}
+
+// authorizeExtension authorizes requests for an extension's resources
+// (metrics.k8s.io pods and nodes) as requests for berth's own are; its
+// discovery documents are open to every authenticated caller.
+func (s *Server) authorizeExtension(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gv, rest, ok := splitAPIPath(r.URL.Path)
+		if ok && rest != "" {
+			ns, resource, name, sub, ok := parseResourcePath(rest)
+			if !ok {
+				writeError(w, errNoResource())
+				return
+			}
+			u := userFrom(r.Context())
+			if u == nil {
+				writeError(w, errUnauthorized())
+				return
+			}
+			a := &rbac.Request{User: u.Name, Groups: u.Groups, Verb: verbFor(r.Method, name, isWatch(r.URL.Query())),
+				APIGroup: gv.Group, Resource: resource, Subresource: sub, Namespace: ns, Name: name}
+			allow, err := allowed(r.Context(), u, a, s.cfg.RBAC)
+			if err != nil {
+				writeError(w, apierrors.NewInternalError(err))
+				return
+			}
+			if !allow {
+				writeError(w, forbidden(u, a))
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }

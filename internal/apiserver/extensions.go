@@ -28,7 +28,8 @@ func (s *Server) addExtensions(exts []Extension) {
 		listed := *e.Legacy
 		listed.TypeMeta = metav1.TypeMeta{}
 		s.disc.groupList.Groups = append(s.disc.groupList.Groups, listed)
-		s.mux.Handle(e.Prefix, e.Handler)
-		s.mux.Handle(e.Prefix+"/", e.Handler)
+		h := s.authorizeExtension(e.Handler)
+		s.mux.Handle(e.Prefix, h)
+		s.mux.Handle(e.Prefix+"/", h)
 	}
 }

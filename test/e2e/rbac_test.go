@@ -87,6 +87,11 @@ func TestRBACServiceAccountToken(t *testing.T) {
 		t.Errorf("create configmap with view: err=%v out=%q", err, out)
 	}
 
+	// Extension APIs (metrics.k8s.io) are authorized too.
+	if out, err := asSA("get", "--raw", "/apis/metrics.k8s.io/v1beta1/namespaces/kube-system/pods"); err == nil || !strings.Contains(out, "forbidden") {
+		t.Errorf("metrics of kube-system pods with view in default: err=%v out=%q", err, out)
+	}
+
 	// Deleting the account revokes its tokens.
 	c.Kubectl("delete", "sa", "default", "-n", "default")
 	if out, err := asSA("get", "pods", "-n", "default"); err == nil || !strings.Contains(out, "Unauthorized") {
