@@ -101,6 +101,7 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	if sbID != "" {
 		s.watchRemoval(c.ID, sbID)
 	}
+	s.containerEvent("create", c, nil)
 	writeJSON(w, http.StatusCreated, map[string]any{"Id": c.ID, "Warnings": []string{}})
 	return nil
 }
@@ -516,6 +517,8 @@ func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	s.watchExit(c)
+	s.containerEvent("start", c, nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -556,6 +559,7 @@ func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) error {
 	if err := s.eng.Stop(r.Context(), c.ID, o); err != nil {
 		return noSuchContainer(id, err)
 	}
+	s.containerEvent("stop", c, nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -568,6 +572,10 @@ func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) error 
 	}
 	if err := s.eng.Restart(r.Context(), id, o); err != nil {
 		return noSuchContainer(id, err)
+	}
+	if c, err := s.eng.Container(r.Context(), id); err == nil {
+		s.watchExit(c)
+		s.containerEvent("restart", c, nil)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -599,6 +607,9 @@ func (s *Server) containerKill(w http.ResponseWriter, r *http.Request) error {
 		}
 		return noSuchContainer(id, err)
 	}
+	if c, err := s.eng.Container(r.Context(), id); err == nil {
+		s.containerEvent("kill", c, map[string]string{"signal": strconv.Itoa(int(sig))})
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -624,6 +635,7 @@ func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("release network of %s: %w", id, err)
 		}
 	}
+	s.containerEvent("destroy", c, nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -38,7 +38,7 @@ func (s *Server) routes() {
 	s.handle("GET /exec/{id}/json", s.execInspect)
 
 	// Honest answers for what the CLI may call but berth doesn't do.
-	s.handle("GET /events", notImplemented("the event stream"))
+	s.handle("GET /events", s.eventsStream)
 	s.handle("POST /containers/prune", notImplemented("container prune"))
 	s.handle("POST /containers/{id}/pause", notImplemented("pause"))
 	s.handle("POST /containers/{id}/unpause", notImplemented("unpause"))

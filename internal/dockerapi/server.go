@@ -34,6 +34,7 @@ type Server struct {
 	builder   Builder
 	sandboxes *sandboxes // nil without a network
 	execs     execs
+	events    events
 
 	// baseCtx outlives requests: hijacked sessions and removal watchers
 	// run under it. Serve cancels it on shutdown and waits for wg.

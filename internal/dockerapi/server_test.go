@@ -59,7 +59,7 @@ func TestRouting(t *testing.T) {
 		{"version too old", "GET", "/v1.23/version", "", 400, "client version 1.23 is too old"},
 		{"version too new", "GET", "/v1.99/version", "", 400, "client version 1.99 is too new"},
 		{"unknown endpoint", "GET", "/v1.50/nosuch", "", 404, `{"message":"page not found"}`},
-		{"not implemented", "GET", "/v1.50/events", "", 501, "not implemented by berth"},
+		{"not implemented", "POST", "/v1.50/containers/web/pause", "", 501, "not implemented by berth"},
 		{"image inspect", "GET", "/v1.50/images/busybox/json", "", 200, `"Cmd":["sh"]`},
 		{"missing image", "GET", "/v1.50/images/nope/json", "", 404, "No such image: nope:latest"},
 		{"create from missing image", "POST", "/v1.50/containers/create", `{"Image":"nope"}`, 404, "No such image: nope:latest"},
