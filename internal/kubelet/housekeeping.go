@@ -131,7 +131,8 @@ func (k *Kubelet) serviceEnv(pod *corev1.Pod) []string {
 	return out
 }
 
-// tokenCache holds bound service account tokens until they are half expired.
+// tokenCache holds bound service account tokens until 80% of their life
+// has passed, when upstream's token manager asks for a new one.
 type tokenCache struct {
 	client  kubernetes.Interface
 	mu      sync.Mutex
@@ -167,7 +168,19 @@ func (t *tokenCache) token(ctx context.Context, pod *corev1.Pod, sa string, src 
 		return "", fmt.Errorf("token for %s/%s: %w", pod.Namespace, sa, err)
 	}
 	t.mu.Lock()
-	t.entries[key] = tokenEntry{token: tr.Status.Token, refresh: time.Now().Add(time.Duration(exp) * time.Second / 2)}
+	now := time.Now()
+	t.entries[key] = tokenEntry{token: tr.Status.Token, refresh: now.Add(tr.Status.ExpirationTimestamp.Sub(now) * 4 / 5)}
 	t.mu.Unlock()
 	return tr.Status.Token, nil
+}
+
+// forget drops the tokens of a pod that is gone.
+func (t *tokenCache) forget(podUID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for key := range t.entries {
+		if strings.HasPrefix(key, podUID+"/") {
+			delete(t.entries, key)
+		}
+	}
 }

@@ -821,6 +821,7 @@ func (w *podWorker) cleanup(ctx context.Context, pod *corev1.Pod, all []Containe
 	if err := teardownVolumes(w.dir); err != nil {
 		errs = append(errs, err)
 	}
+	w.k.tokens.forget(string(w.uid))
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
