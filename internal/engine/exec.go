@@ -16,6 +16,7 @@ import (
 
 	"github.com/creack/pty"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/engine/shim"
 )
@@ -114,6 +115,15 @@ func (e *Engine) Exec(ctx context.Context, ref string, opts ExecOptions) (*ExecP
 		if opts.ConsoleWidth > 0 {
 			pty.Setsize(p.master, &pty.Winsize{Cols: opts.ConsoleWidth, Rows: opts.ConsoleHeight})
 		}
+		// runc makes its terminal raw itself, but only once the
+		// container's console is up: output that beats it would get a
+		// second CR from our pty, and early input would be echoed.
+		if err := makeRaw(slave); err != nil {
+			cleanup()
+			p.master.Close()
+			slave.Close()
+			return nil, fmt.Errorf("exec: %w", err)
+		}
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
 	} else {
@@ -186,6 +196,24 @@ func (p *ExecProcess) finish(err error, copyDone *sync.WaitGroup, cleanup func()
 		p.err = fmt.Errorf("OCI runtime exec failed: %s", p.runtimeErr)
 	}
 	close(p.done)
+}
+
+// makeRaw is cfmakeraw(3) on a terminal.
+func makeRaw(f *os.File) error {
+	t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	if err != nil {
+		return fmt.Errorf("pty mode: %w", err)
+	}
+	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	t.Oflag &^= unix.OPOST
+	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	t.Cflag &^= unix.CSIZE | unix.PARENB
+	t.Cflag |= unix.CS8
+	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
+	if err := unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t); err != nil {
+		return fmt.Errorf("pty mode: %w", err)
+	}
+	return nil
 }
 
 func orDiscard(w io.Writer) io.Writer {
