@@ -53,8 +53,10 @@ func (s *Server) authenticate(r *http.Request) *auth.User {
 	return c.User()
 }
 
+// objectHasUID reads from the local member, as upstream's authenticator
+// reads from informer caches: every request with a token pays this.
 func (s *Server) objectHasUID(ctx context.Context, resource, ns string, ref auth.ObjectRef) bool {
-	obj, err := s.cfg.Store.Get(ctx, storage.Key("", resource, ns, ref.Name))
+	obj, err := s.cfg.Store.GetCached(ctx, storage.Key("", resource, ns, ref.Name))
 	return err == nil && string(metaOf(obj).GetUID()) == ref.UID
 }
 
@@ -108,7 +110,7 @@ func (s *Server) serveToken(rq *request) error {
 	if pod != nil {
 		podRef = &auth.ObjectRef{Name: pod.Name, UID: string(pod.UID)}
 	}
-	if node := rq.user.NodeName(); node != "" && (pod == nil || pod.Spec.NodeName != node || pod.Spec.ServiceAccountName != sa.Name) {
+	if node := rq.user.NodeName(); node != "" && !nodeMayRequestToken(node, sa.Name, pod) {
 		return apierrors.NewForbidden(gr(rq.kind), rq.name, fmt.Errorf("node %q can only create tokens for service accounts of pods bound to it", node))
 	}
 	now := time.Now()
@@ -126,6 +128,13 @@ func (s *Server) serveToken(rq *request) error {
 	out.Status = authenticationv1.TokenRequestStatus{Token: tok, ExpirationTimestamp: metav1.NewTime(time.Unix(claims.Expiry, 0))}
 	writeObject(rq.w, http.StatusCreated, out)
 	return nil
+}
+
+// nodeMayRequestToken is upstream's Node authorizer rule for tokens: a
+// node asks only for tokens bound to a pod scheduled to it, for that pod's
+// own service account.
+func nodeMayRequestToken(node, sa string, pod *corev1.Pod) bool {
+	return pod != nil && pod.Spec.NodeName == node && pod.Spec.ServiceAccountName == sa
 }
 
 // boundPod returns the pod a TokenRequest binds its token to, or nil.
