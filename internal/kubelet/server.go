@@ -282,9 +282,19 @@ func (w wsWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// execStreams are one exec or attach session's streams, whichever
+// protocol carries them.
+type execStreams struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	resize         <-chan TermSize
+	// finish sends the final status and ends the session.
+	finish func(metav1.Status)
+}
+
 // serveExec serves exec and attach over websocket (v5.channel.k8s.io and
-// v4; kubectl offers v5 first and only falls back to SPDY when the
-// websocket upgrade fails, so SPDY is not served).
+// v4, what kubectl offers first) or over SPDY/3.1 with v4.channel.k8s.io
+// (client-go's SPDY executor, kubectl before 1.30 and its fallback).
 func (k *Kubelet) serveExec(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	attach := strings.HasPrefix(r.URL.Path, "/attach/")
@@ -302,29 +312,63 @@ func (k *Kubelet) serveExec(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, apierrors.NewBadRequest("you must specify at least 1 command"))
 		return
 	}
-	if !websocket.IsWebSocketUpgrade(r) {
-		writeStatus(w, apierrors.NewBadRequest("exec and attach need a websocket upgrade (v5.channel.k8s.io)"))
+	flag := func(name string) bool { return q.Get(name) == "true" || q.Get(name) == "1" }
+	o := streamOptions{stdin: flag("stdin"), stdout: q.Get("stdout") != "false", stderr: flag("stderr"), tty: flag("tty")}
+	if o.tty {
+		// One terminal carries both; clients open no stderr stream then.
+		o.stderr = false
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	var s *execStreams
+	switch {
+	case websocket.IsWebSocketUpgrade(r):
+		s = websocketStreams(w, r, o, cancel)
+	case strings.EqualFold(r.Header.Get(httpstream.HeaderUpgrade), spdy.HeaderSpdy31):
+		s = spdyStreams(w, r, o, cancel)
+	default:
+		writeStatus(w, apierrors.NewBadRequest("exec and attach need a websocket (v5.channel.k8s.io) or SPDY/3.1 upgrade"))
 		return
 	}
+	if s == nil {
+		return // the upgrade answered the client
+	}
+	var status metav1.Status
+	if attach {
+		err = k.rt.Attach(ctx, ci.ID, s.stdin, s.stdout, s.stderr)
+		status = metav1.Status{Status: metav1.StatusSuccess}
+		if err != nil {
+			status = metav1.Status{Status: metav1.StatusFailure, Message: err.Error(), Reason: metav1.StatusReasonInternalError, Code: 500}
+		}
+	} else {
+		var code int
+		code, err = k.rt.Exec(ctx, ci.ID, ExecOptions{Cmd: cmd, Tty: o.tty, Stdin: s.stdin, Stdout: s.stdout, Stderr: s.stderr, Resize: s.resize})
+		status = execStatus(code, err)
+	}
+	s.finish(status)
+}
+
+// streamOptions are the streams a client asked for.
+type streamOptions struct{ stdin, stdout, stderr, tty bool }
+
+// websocketStreams upgrades to the channel protocol: one websocket, the
+// first byte of each message names the stream. cancel is called when the
+// client goes away.
+func websocketStreams(w http.ResponseWriter, r *http.Request, o streamOptions, cancel func()) *execStreams {
 	up := websocket.Upgrader{
 		Subprotocols: []string{"v5.channel.k8s.io", "v4.channel.k8s.io"},
 		CheckOrigin:  func(*http.Request) bool { return true },
 	}
 	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
-		return // Upgrade answered the client
+		return nil
 	}
-	defer ws.Close()
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	var mu sync.Mutex
-	wantStdin := q.Get("stdin") == "true" || q.Get("stdin") == "1"
-	tty := q.Get("tty") == "true" || q.Get("tty") == "1"
-	var stdin io.Reader
+	mu := &sync.Mutex{}
 	resize := make(chan TermSize, 4)
 	stdinR, stdinW := io.Pipe()
-	if wantStdin {
-		stdin = stdinR
+	s := &execStreams{resize: resize}
+	if o.stdin {
+		s.stdin = stdinR
 	}
 	go func() {
 		defer stdinW.Close()
@@ -357,30 +401,120 @@ func (k *Kubelet) serveExec(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}()
-	var stdout, stderr io.Writer
-	if q.Get("stdout") != "false" {
-		stdout = wsWriter{&mu, ws, chStdout}
+	if o.stdout {
+		s.stdout = wsWriter{mu, ws, chStdout}
 	}
-	if q.Get("stderr") == "true" || q.Get("stderr") == "1" {
-		stderr = wsWriter{&mu, ws, chStderr}
+	if o.stderr {
+		s.stderr = wsWriter{mu, ws, chStderr}
 	}
-	var status metav1.Status
-	if attach {
-		err = k.rt.Attach(ctx, ci.ID, stdin, stdout, stderr)
-		status = metav1.Status{Status: metav1.StatusSuccess}
-		if err != nil {
-			status = metav1.Status{Status: metav1.StatusFailure, Message: err.Error(), Reason: metav1.StatusReasonInternalError, Code: 500}
+	s.finish = func(status metav1.Status) {
+		defer ws.Close()
+		b, _ := json.Marshal(status) // a Status always marshals
+		mu.Lock()
+		defer mu.Unlock()
+		ws.WriteMessage(websocket.BinaryMessage, append([]byte{chError}, b...))
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	}
+	return s
+}
+
+// spdyStreamTimeout bounds the wait for the client to open its streams.
+const spdyStreamTimeout = 30 * time.Second
+
+// spdyStreams upgrades to SPDY/3.1 and waits for the streams the client
+// opens, told apart by their streamType header (remotecommand protocol
+// v4: error, stdin, stdout, stderr and, with a tty, resize). cancel is
+// called when the connection closes.
+func spdyStreams(w http.ResponseWriter, r *http.Request, o streamOptions, cancel func()) *execStreams {
+	if _, err := httpstream.Handshake(r, w, []string{"v4.channel.k8s.io"}); err != nil {
+		return nil // Handshake answered the client
+	}
+	streams := make(chan httpstream.Stream, 5)
+	conn := spdy.NewResponseUpgrader().UpgradeResponse(w, r, func(st httpstream.Stream, _ <-chan struct{}) error {
+		select {
+		case streams <- st:
+			return nil
+		default:
+			return errors.New("too many streams")
 		}
-	} else {
-		var code int
-		code, err = k.rt.Exec(ctx, ci.ID, ExecOptions{Cmd: cmd, Tty: tty, Stdin: stdin, Stdout: stdout, Stderr: stderr, Resize: resize})
-		status = execStatus(code, err)
+	})
+	if conn == nil {
+		return nil
 	}
-	b, _ := json.Marshal(status) // a Status always marshals
-	mu.Lock()
-	ws.WriteMessage(websocket.BinaryMessage, append([]byte{chError}, b...))
-	ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	mu.Unlock()
+	want := 1 // the error stream
+	for _, b := range []bool{o.stdin, o.stdout, o.stderr, o.tty} {
+		if b {
+			want++
+		}
+	}
+	var errS, resizeS httpstream.Stream
+	var opened []httpstream.Stream
+	s := &execStreams{}
+	timeout := time.NewTimer(spdyStreamTimeout)
+	defer timeout.Stop()
+	for len(opened) < want {
+		select {
+		case st := <-streams:
+			opened = append(opened, st)
+			switch st.Headers().Get(corev1.StreamType) {
+			case corev1.StreamTypeError:
+				errS = st
+			case corev1.StreamTypeStdin:
+				s.stdin = st
+			case corev1.StreamTypeStdout:
+				s.stdout = st
+			case corev1.StreamTypeStderr:
+				s.stderr = st
+			case corev1.StreamTypeResize:
+				resizeS = st
+			default:
+				st.Reset()
+			}
+		case <-timeout.C:
+			conn.Close()
+			return nil
+		case <-conn.CloseChan():
+			return nil
+		}
+	}
+	if errS == nil {
+		conn.Close()
+		return nil
+	}
+	if resizeS != nil {
+		resize := make(chan TermSize, 4)
+		s.resize = resize
+		go func() {
+			dec := json.NewDecoder(resizeS)
+			for {
+				var sz TermSize
+				if dec.Decode(&sz) != nil {
+					return
+				}
+				if sz.Width > 0 {
+					select {
+					case resize <- sz:
+					default: // a newer size follows; drop this one
+					}
+				}
+			}
+		}()
+	}
+	go func() {
+		<-conn.CloseChan()
+		cancel()
+	}()
+	s.finish = func(status metav1.Status) {
+		b, _ := json.Marshal(status) // a Status always marshals
+		errS.Write(b)
+		// Closing sends each stream's FIN, so the client reads the
+		// output to its end before the connection goes.
+		for _, st := range opened {
+			st.Close()
+		}
+		conn.Close()
+	}
+	return s
 }
 
 // execStatus is the status frame kubectl turns into its exit code.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,10 @@ import (
 	"github.com/gorilla/websocket"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/remotecommand"
+	utilexec "k8s.io/client-go/util/exec"
 
 	corelisters "k8s.io/client-go/listers/core/v1"
 )
@@ -231,5 +235,42 @@ func TestCachedRuntime(t *testing.T) {
 	got, _ := c.ListContainers(ctx, map[string]string{LabelPodUID: "u2"})
 	if len(got) != 2 {
 		t.Errorf("after a create the pod lists %d containers, want 2 (the snapshot must be dropped)", len(got))
+	}
+}
+
+// TestServeExecSPDY runs client-go's SPDY executor (what kubectl before
+// 1.30 uses, and its fallback) against the handler: protocol v4, stdin
+// and stdout streams, the exit code from the status on the error stream.
+func TestServeExecSPDY(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		code     int
+		wantExit int
+	}{
+		{"exit 0", 0, 0},
+		{"exit 3 comes back as the exit code", 3, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := testServer(t, &fakeRuntime{containers: running1(), execCode: tc.code})
+			u, _ := url.Parse(srv.URL + "/exec/default/web/app?command=cat&command=-&stdin=true&stdout=true&stderr=true")
+			ex, err := remotecommand.NewSPDYExecutor(&rest.Config{Host: srv.URL}, "POST", u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr strings.Builder
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: strings.NewReader("hello"), Stdout: &stdout, Stderr: &stderr})
+			var ee utilexec.ExitError
+			switch {
+			case tc.wantExit == 0 && err != nil:
+				t.Errorf("stream: %v, want success", err)
+			case tc.wantExit != 0 && (!errors.As(err, &ee) || ee.ExitStatus() != tc.wantExit):
+				t.Errorf("stream: %v, want exit code %d", err, tc.wantExit)
+			}
+			if stdout.String() != "ran cat - stdin=\"hello\"\n" {
+				t.Errorf("stdout = %q", stdout.String())
+			}
+		})
 	}
 }
