@@ -63,6 +63,7 @@ type Server struct {
 	byGVR        map[schema.GroupVersionResource]*kinds.Kind
 	disc         *discovery
 	fields       fieldManagers
+	verified     verifiedTokens
 }
 
 // New returns a Server; it answers /readyz with 503 until SetReady.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"sync"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -38,10 +39,15 @@ func (s *Server) authenticate(r *http.Request) *auth.User {
 	if tok == "" || s.cfg.ServiceAccountTokens == nil || s.cfg.Store == nil {
 		return nil
 	}
-	c, err := s.cfg.ServiceAccountTokens.Verify(tok, []string{auth.Issuer}, time.Now())
-	if err != nil {
-		s.cfg.Log.Debug("bearer token rejected", "err", err)
-		return nil
+	now := time.Now()
+	c := s.verified.get(tok, now)
+	if c == nil {
+		var err error
+		if c, err = s.cfg.ServiceAccountTokens.Verify(tok, []string{auth.Issuer}, now); err != nil {
+			s.cfg.Log.Debug("bearer token rejected", "err", err)
+			return nil
+		}
+		s.verified.put(tok, c, now)
 	}
 	ns := c.Kubernetes.Namespace
 	if !s.objectHasUID(r.Context(), "serviceaccounts", ns, c.Kubernetes.ServiceAccount) {
@@ -51,6 +57,57 @@ func (s *Server) authenticate(r *http.Request) *auth.User {
 		return nil
 	}
 	return c.User()
+}
+
+// verifiedTokenTTL is how long a token's checked signature is trusted
+// without checking again, as upstream's cached token authenticator (10 s).
+// The account and pod are still looked up on every request.
+const (
+	verifiedTokenTTL   = 10 * time.Second
+	verifiedTokenPrune = 1024
+)
+
+// verifiedTokens remembers tokens whose signature and claims checked out,
+// so a client's stream of requests pays the ECDSA verification once.
+type verifiedTokens struct {
+	mu sync.Mutex
+	m  map[string]verifiedToken
+}
+
+type verifiedToken struct {
+	claims *auth.TokenClaims
+	until  time.Time
+}
+
+func (v *verifiedTokens) get(tok string, now time.Time) *auth.TokenClaims {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if e, ok := v.m[tok]; ok && now.Before(e.until) {
+		return e.claims
+	}
+	return nil
+}
+
+func (v *verifiedTokens) put(tok string, c *auth.TokenClaims, now time.Time) {
+	until := now.Add(verifiedTokenTTL)
+	if exp := time.Unix(c.Expiry, 0); exp.Before(until) {
+		until = exp
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m = map[string]verifiedToken{}
+	}
+	if len(v.m) >= verifiedTokenPrune {
+		for k, e := range v.m {
+			if !now.Before(e.until) {
+				delete(v.m, k)
+			}
+		}
+	}
+	if len(v.m) < 2*verifiedTokenPrune {
+		v.m[tok] = verifiedToken{claims: c, until: until}
+	}
 }
 
 // objectHasUID reads from the local member, as upstream's authenticator
