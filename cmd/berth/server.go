@@ -26,6 +26,7 @@ import (
 	"github.com/berth-dev/berth/internal/apiserver/openapi"
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/metricsapi"
+	metricsv1beta1 "github.com/berth-dev/berth/internal/metricsapi/v1beta1"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/storage"
 )
@@ -92,7 +93,8 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 		ServiceAccountTokens: saTokens,
 		RBAC:                 rbac.NewAuthorizer(rbac.StoreLoader(store), time.Second),
 		NodeProxy:            nodeproxy.New(loopback, pki.KubeletClient),
-		OpenAPI:              openapi.New(kinds.All(), log.With("component", "openapi")),
+		OpenAPI: openapi.New(kinds.All(), log.With("component", "openapi"),
+			openapi.WithV3Definitions(metricsv1beta1.SchemeGroupVersion, metricsapi.OpenAPIDefinitions, metricsapi.OpenAPIResources...)),
 		Extensions: []apiserver.Extension{{
 			Prefix:     metricsapi.Prefix,
 			Handler:    metricsapi.New(metrics, log.With("component", "metricsapi")),

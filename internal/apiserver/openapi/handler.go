@@ -63,8 +63,9 @@ const (
 // group-version with an empty 200, and (v2) need a gzip middleware module
 // berth does not otherwise use.
 type Handler struct {
-	kinds []*kinds.Kind
-	log   *slog.Logger
+	kinds   []*kinds.Kind
+	log     *slog.Logger
+	extraV3 []extraV3
 
 	v3Once sync.Once
 	v3     *v3Set
@@ -88,8 +89,12 @@ type v3Set struct {
 // New returns a Handler for ks (normally kinds.All()). It builds nothing
 // until the first request; log receives one warning per kind that has no
 // generated schema (and is therefore left out of the documents).
-func New(ks []*kinds.Kind, log *slog.Logger) *Handler {
-	return &Handler{kinds: ks, log: log}
+func New(ks []*kinds.Kind, log *slog.Logger, opts ...Option) *Handler {
+	h := &Handler{kinds: ks, log: log}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -254,6 +259,15 @@ func (h *Handler) buildV3() (*v3Set, error) {
 			return nil, err
 		}
 		key := groupVersionPath(s.gv)
+		set.docs[key] = d
+		root.Paths[key] = rootEntry{ServerRelativeURL: serverRelativeURL(key, d.hash)}
+	}
+	for _, e := range h.extraV3 {
+		d, err := buildExtraV3Document(e, defs)
+		if err != nil {
+			return nil, err
+		}
+		key := groupVersionPath(e.gv)
 		set.docs[key] = d
 		root.Paths[key] = rootEntry{ServerRelativeURL: serverRelativeURL(key, d.hash)}
 	}
