@@ -92,10 +92,13 @@ func (k *Kubelet) serviceEnv(pod *corev1.Pod) []string {
 		return nil
 	}
 	var svcs []*corev1.Service
-	if pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks {
+	links := pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks
+	if links {
 		svcs, _ = k.services.Services(pod.Namespace).List(labels.Everything()) // lister reads never fail
 	}
-	if pod.Namespace != metav1.NamespaceDefault {
+	// The master service is always there, even without service links:
+	// in-cluster clients find the API server by KUBERNETES_SERVICE_HOST.
+	if pod.Namespace != metav1.NamespaceDefault || !links {
 		if s, err := k.services.Services(metav1.NamespaceDefault).Get("kubernetes"); err == nil {
 			svcs = append(svcs, s)
 		}
