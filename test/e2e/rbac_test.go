@@ -92,6 +92,13 @@ func TestRBACServiceAccountToken(t *testing.T) {
 		t.Errorf("metrics of kube-system pods with view in default: err=%v out=%q", err, out)
 	}
 
+	// The signing key is kept: the token outlives a server restart.
+	c.Stop()
+	c.Start()
+	if out, err := asSA("get", "pods", "-n", "default", "-o", "name"); err != nil {
+		t.Errorf("list pods with the token after a restart: %v: %s", err, out)
+	}
+
 	// Deleting the account revokes its tokens.
 	c.Kubectl("delete", "sa", "default", "-n", "default")
 	if out, err := asSA("get", "pods", "-n", "default"); err == nil || !strings.Contains(out, "Unauthorized") {
