@@ -152,9 +152,9 @@ func runServer(ctx context.Context, o *serverOptions, ready func(joinInfo)) erro
 		g.Go(func() error { return runScheduler(ctx, cp) })
 		if ready != nil {
 			ready(joinInfo{
-				URL:          "https://" + net.JoinHostPort(advertise, strconv.Itoa(o.HTTPSPort)),
-				Token:        token,
-				RegistryAddr: reg.Addr,
+				URL:      "https://" + net.JoinHostPort(advertise, strconv.Itoa(o.HTTPSPort)),
+				Token:    token,
+				Registry: reg,
 			})
 		}
 		return nil

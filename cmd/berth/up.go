@@ -85,15 +85,15 @@ func newUpCommand() *cobra.Command {
 type joinInfo struct {
 	URL   string // https://ADDR:PORT of the API server
 	Token string
-	// RegistryAddr is host:port of the cluster image registry, "" if none.
-	RegistryAddr string
+	// Registry is the cluster image registry; Addr is "" if none.
+	Registry registryInfo
 }
 
 func printWelcome(cmd *cobra.Command, o *serverOptions, j joinInfo) {
 	w := cmd.ErrOrStderr()
 	fmt.Fprintf(w, "berth is up.\n  export KUBECONFIG=%s/kubeconfig\n  export DOCKER_HOST=unix://%s/docker.sock\n", o.DataDir, o.DataDir)
-	if j.RegistryAddr != "" {
-		fmt.Fprintf(w, "  registry: %s (credentials in %s/registry-credentials)\n", j.RegistryAddr, o.DataDir)
+	if r := j.Registry; r.Addr != "" {
+		fmt.Fprintf(w, "  registry: %s  (docker login -u %s -p %s; also in %s/registry-credentials)\n", r.Addr, r.Username, r.Password, o.DataDir)
 	}
 }
 

@@ -3,6 +3,8 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -163,52 +165,84 @@ func (s *imageStore) put(img v1.Image, refs []Reference, repoDigest string) (str
 	return id, s.saveLocked()
 }
 
-// unpack makes sure every layer of img has its directory.
+// unpack makes sure every layer of img has its directory. Layer dirs are
+// named by diff ID. The config's diff IDs name them without reading the
+// layers (go-containerregistry's DiffID() gunzips and hashes a whole layer:
+// ~1.2 s per image on node:slim), and a layer that is unpacked is hashed in
+// the same pass and must match, so a config that lies can never put its
+// content in another layer's directory.
 func (s *imageStore) unpack(img v1.Image) error {
 	layers, err := img.Layers()
 	if err != nil {
 		return err
 	}
-	for _, l := range layers {
-		diffID, err := l.DiffID()
-		if err != nil {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return err
+	}
+	for i, l := range layers {
+		var diffID v1.Hash
+		if i < len(cf.RootFS.DiffIDs) {
+			diffID = cf.RootFS.DiffIDs[i]
+		} else if diffID, err = l.DiffID(); err != nil {
 			return err
 		}
 		dir := s.layerDir(diffID)
 		if _, err := os.Stat(dir); err == nil {
 			continue
 		}
-		tmp, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "layer-")
+		n, err := s.unpackVerified(l, diffID, dir)
 		if err != nil {
 			return err
-		}
-		rc, err := l.Uncompressed()
-		if err != nil {
-			os.RemoveAll(tmp)
-			return fmt.Errorf("layer %s: %w", diffID, err)
-		}
-		n, err := unpackLayer(rc, tmp)
-		rc.Close()
-		if err != nil {
-			os.RemoveAll(tmp)
-			return fmt.Errorf("unpack layer %s: %w", diffID, err)
-		}
-		if err := os.Chmod(tmp, 0o755); err != nil {
-			os.RemoveAll(tmp)
-			return err
-		}
-		if err := os.Rename(tmp, dir); err != nil {
-			// Another pull unpacked the same layer first.
-			os.RemoveAll(tmp)
-			if _, serr := os.Stat(dir); serr != nil {
-				return err
-			}
 		}
 		s.mu.Lock()
 		s.index.Layers[diffID.String()] = n
 		s.mu.Unlock()
 	}
 	return nil
+}
+
+// unpackVerified unpacks l into dir (through a temporary directory), hashing
+// the uncompressed stream as it goes; it fails if the hash is not diffID.
+func (s *imageStore) unpackVerified(l v1.Layer, diffID v1.Hash, dir string) (n int64, retErr error) {
+	tmp, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "layer-")
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if retErr != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return 0, fmt.Errorf("layer %s: %w", diffID, err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	tee := io.TeeReader(rc, h)
+	if n, err = unpackLayer(tee, tmp); err != nil {
+		return 0, fmt.Errorf("unpack layer %s: %w", diffID, err)
+	}
+	// The tar reader stops at the end-of-archive marker; the padding after
+	// it is part of what the diff ID hashes.
+	if _, err := io.Copy(io.Discard, tee); err != nil {
+		return 0, fmt.Errorf("read layer %s: %w", diffID, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); diffID.Algorithm != "sha256" || got != diffID.Hex {
+		return 0, fmt.Errorf("layer %s: content hashes to sha256:%s", diffID, got)
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return 0, err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		// Another pull unpacked the same layer first.
+		os.RemoveAll(tmp)
+		if _, serr := os.Stat(dir); serr != nil {
+			return 0, err
+		}
+	}
+	return n, nil
 }
 
 // image opens a stored image by manifest digest.

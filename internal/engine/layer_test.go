@@ -12,6 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sys/unix"
 )
 
@@ -200,5 +204,45 @@ func TestImageStoreImportTagRemove(t *testing.T) {
 	}
 	if _, err := e.Image(ctx, "nothere"); !errors.Is(err, ErrImageNotFound) {
 		t.Errorf("Image(nothere) = %v, want ErrImageNotFound", err)
+	}
+}
+
+// TestUnpackRefusesLyingDiffID: an image whose config names a layer by a
+// diff ID its content doesn't hash to is refused, and nothing is stored
+// under the claimed ID (where another image's real layer would be looked up).
+func TestUnpackRefusesLyingDiffID(t *testing.T) {
+	needPrivileges(t)
+	s, err := openImageStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := makeTar(t, []tarEntry{{name: "evil", typ: tar.TypeReg, body: "x", mode: 0o644}})
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	claimed := v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("ab", 32)}
+	cf.RootFS.DiffIDs[0] = claimed
+	liar, err := mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.unpack(liar); err == nil || !strings.Contains(err.Error(), "hashes to") {
+		t.Fatalf("unpack of an image with a false diff ID = %v, want a hash mismatch", err)
+	}
+	if _, err := os.Stat(s.layerDir(claimed)); !os.IsNotExist(err) {
+		t.Errorf("layer dir of the claimed diff ID exists after the refusal (stat: %v)", err)
+	}
+	if err := s.unpack(img); err != nil {
+		t.Errorf("unpack of the honest image = %v", err)
 	}
 }
