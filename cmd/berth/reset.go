@@ -14,8 +14,11 @@ type resetStep struct {
 	run  func(ctx context.Context, dataDir string) error
 }
 
-// resetSteps run in order; components append theirs from their own file's
-// init (the engine last, since pods' networks and volumes sit on its containers).
+// resetSteps run in the order components register them from their own
+// file's init, which Go runs in file name order: docker-network, engine
+// (which kills every container, so the steps after it find nothing running
+// in the cgroups, namespaces and mounts they remove), kubelet, proxy,
+// routes. Each step tolerates what an earlier one already removed.
 var resetSteps []resetStep
 
 func registerReset(name string, run func(ctx context.Context, dataDir string) error) {
