@@ -65,15 +65,7 @@ func patcher(rq *request, body []byte, dataStruct runtime.Object) (patchFunc, er
 // patch handles PATCH on an object or its status: the four patch types
 // kubectl sends, server-side apply included.
 func (s *Server) patch(rq *request) error {
-	dryRun, err := isDryRun(rq)
-	if err != nil {
-		return err
-	}
-	fv, err := parseFieldValidation(rq.q)
-	if err != nil {
-		return err
-	}
-	body, err := readBody(rq.r)
+	dryRun, fv, body, err := writeRequest(rq)
 	if err != nil {
 		return err
 	}

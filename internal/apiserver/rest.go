@@ -210,21 +210,26 @@ func (s *Server) attrs(rq *request, op admission.Operation, name string, obj, ol
 	return a
 }
 
+// writeRequest reads what every write (create, update, patch) starts
+// from: the dryRun and fieldValidation parameters and the body.
+func writeRequest(rq *request) (dryRun bool, fv fieldValidation, body []byte, err error) {
+	if dryRun, err = isDryRun(rq); err != nil {
+		return false, fv, nil, err
+	}
+	if fv, err = parseFieldValidation(rq.q); err != nil {
+		return false, fv, nil, err
+	}
+	body, err = readBody(rq.r)
+	return dryRun, fv, body, err
+}
+
 func invalid(k *kinds.Kind, name string, errs field.ErrorList) error {
 	return apierrors.NewInvalid(k.GVK.GroupKind(), name, errs)
 }
 
 // create handles POST on a collection.
 func (s *Server) create(rq *request) error {
-	dryRun, err := isDryRun(rq)
-	if err != nil {
-		return err
-	}
-	fv, err := parseFieldValidation(rq.q)
-	if err != nil {
-		return err
-	}
-	body, err := readBody(rq.r)
+	dryRun, fv, body, err := writeRequest(rq)
 	if err != nil {
 		return err
 	}
@@ -335,15 +340,7 @@ func (s *Server) createObject(rq *request, obj runtime.Object, manager string, d
 
 // update handles PUT on an object or its status/finalize subresource.
 func (s *Server) update(rq *request) error {
-	dryRun, err := isDryRun(rq)
-	if err != nil {
-		return err
-	}
-	fv, err := parseFieldValidation(rq.q)
-	if err != nil {
-		return err
-	}
-	body, err := readBody(rq.r)
+	dryRun, fv, body, err := writeRequest(rq)
 	if err != nil {
 		return err
 	}
